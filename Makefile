@@ -1,0 +1,41 @@
+# Two commands do everything: `make demo` and `make test`. Both create .venv when it is missing.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+export WABI_DATA_DIR ?= $(CURDIR)/data
+export DAGSTER_HOME  ?= $(WABI_DATA_DIR)/dagster_home
+
+.PHONY: install demo test lint format dev lock clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/wabi demo
+
+test: lint
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# The Dagster UI on http://127.0.0.1:3000 (asset graph, checks, schedule). Reads WABI_* from the environment.
+dev: install
+	$(BIN)/wabi dev
+
+# Re-pin every installed version after changing pyproject.toml's ranges.
+lock: install
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^wabi' > requirements.lock
+
+clean:
+	rm -rf $(VENV) dbt_project/target dbt_project/logs

@@ -1,0 +1,1 @@
+"""wabi's Dagster code location and the `wabi` command."""

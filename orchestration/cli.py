@@ -1,0 +1,299 @@
+"""The `wabi` command: simulate and serve a workspace, refresh the warehouse, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import asdict, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from orchestration.settings import REPO_ROOT, Settings
+
+if TYPE_CHECKING:
+    from dagster import ExecuteInProcessResult
+
+log = logging.getLogger("wabi")
+
+# The demo's workspace: four weeks of a small team, sized to run end to end in about a minute.
+DEMO_WORKSPACE = {"seed": 7, "contacts": 400, "agents": 12, "days": 28, "messages_per_day": 250}
+HEADLINE_SQL = """
+    select min(report_date), max(report_date), sum(sent), sum(delivered), sum(read), sum(received)
+    from rpt_messages_daily
+"""
+EXAMPLE_QUERY = (
+    "select report_date, sum(sent) as sent, sum(delivered) as delivered, sum(read) as read, "
+    "sum(received) as received from rpt_messages_daily group by 1 order by 1 desc limit 7;"
+)
+
+
+class RefreshFailed(RuntimeError):
+    """The Dagster run failed; analytics.duckdb was left as it was."""
+
+
+def _add_workspace_arguments(parser: argparse.ArgumentParser, defaults: dict[str, int]) -> None:
+    parser.add_argument("--seed", type=int, default=defaults["seed"])
+    parser.add_argument("--contacts", type=int, default=defaults["contacts"])
+    parser.add_argument("--agents", type=int, default=defaults["agents"])
+    parser.add_argument("--days", type=int, default=defaults["days"])
+    parser.add_argument("--messages-per-day", type=int, default=defaults["messages_per_day"])
+    parser.add_argument(
+        "--channels", help="comma-separated: whatsapp,messenger,instagram,telegram,webchat"
+    )
+    parser.add_argument("--start", type=date.fromisoformat, help="first local day (YYYY-MM-DD)")
+
+
+def _workspace_spec(args: argparse.Namespace, timezone: str) -> object:
+    from simulator.model import WorkspaceSpec
+
+    spec = WorkspaceSpec(
+        seed=args.seed,
+        contacts=args.contacts,
+        agents=args.agents,
+        days=args.days,
+        messages_per_day=args.messages_per_day,
+        timezone=timezone,
+    )
+    if args.channels:
+        spec = replace(spec, channels=tuple(args.channels.split(",")))
+    if args.start:
+        spec = replace(spec, start=args.start)
+    return spec
+
+
+def ensure_workspace(spec: object, out_dir: Path) -> Path:
+    """Generate the workspace into `out_dir` unless the same spec is already there."""
+    from simulator.generate import generate
+
+    manifest = out_dir / "workspace.json"
+    wanted = asdict(spec) | {"start": spec.start.isoformat()}  # type: ignore[call-overload]
+    if manifest.exists():
+        existing = json.loads(manifest.read_text()).get("spec", {})
+        existing["channels"] = tuple(existing.get("channels", ()))
+        if existing == wanted:
+            return out_dir
+    counts = generate(spec, out_dir)  # type: ignore[arg-type]
+    log.info("simulated workspace in %s: %s", out_dir, counts)
+    return out_dir
+
+
+def run_refresh(settings: Settings) -> Path:
+    """Run the daily refresh job in this process, against a persistent Dagster instance.
+
+    dbt's and Dagster's own output goes to a log file under `data/logs/`, whose path is returned.
+    """
+    settings.export()
+    log_dir = settings.data_dir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    log_file = log_dir / f"refresh-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+    with log_file.open("w") as sink, redirect_stdout(sink), redirect_stderr(sink):
+        result = _execute_refresh_job()
+    if not result.success:
+        failures = [
+            f"{event.step_key}: {event.message}"
+            for event in result.all_events
+            if event.event_type_value == "STEP_FAILURE"
+            or (
+                event.event_type_value == "ASSET_CHECK_EVALUATION"
+                and "did not pass" in (event.message or "")
+            )
+        ]
+        raise RefreshFailed(
+            "refresh failed; analytics.duckdb was not replaced:\n  "
+            + "\n  ".join(failures)
+            + f"\nRun log: {log_file}"
+        )
+    return log_file
+
+
+def _execute_refresh_job() -> ExecuteInProcessResult:
+    from orchestration.project import prepare_manifest
+
+    prepare_manifest()
+    import dagster as dg
+
+    from orchestration.definitions import defs
+
+    job = defs.resolve_job_def("daily_refresh_job")
+    with dg.DagsterInstance.get() as instance:
+        return job.execute_in_process(instance=instance, raise_on_error=False)
+
+
+def headline(analytics_path: Path) -> str:
+    import duckdb
+
+    with duckdb.connect(str(analytics_path), read_only=True) as con:
+        first, last, sent, delivered, read, received = con.execute(HEADLINE_SQL).fetchone()
+    return (
+        f"Messages {first} to {last}: sent {sent:,} · delivered {delivered:,} · "
+        f"read {read:,} · received {received:,}"
+    )
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulator.generate import generate
+
+    spec = _workspace_spec(args, args.timezone)
+    counts = generate(spec, args.out)  # type: ignore[arg-type]
+    print(f"Wrote {counts['messages']:,} messages of {counts['contacts']:,} contacts to {args.out}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from simulator.server import SimulatorServer
+
+    token = os.environ.get("WABI_PLATFORM_TOKEN")
+    if not token:
+        print("Set WABI_PLATFORM_TOKEN to the token clients must present.", file=sys.stderr)
+        return 2
+    server = SimulatorServer(
+        args.workspace, token=token, port=args.port, rate_limit_per_second=args.rate_limit
+    )
+    print(f"Serving {args.workspace} as respond.io API v2 at {server.base_url} (Ctrl-C stops)")
+    try:
+        server.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+    return 0
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    overrides = {
+        "data_dir": args.data_dir,
+        "timezone": args.timezone,
+        "platform_url": args.platform_url,
+    }
+    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    if not settings.platform_url or not settings.platform_token:
+        print("Set WABI_PLATFORM_URL and WABI_PLATFORM_TOKEN (see .env.example).", file=sys.stderr)
+        return 2
+    try:
+        log_file = run_refresh(settings)
+    except RefreshFailed as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"Published {settings.data_dir / 'analytics.duckdb'} (run log: {log_file})")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from simulator.server import SimulatorServer
+
+    started = time.monotonic()
+    settings = Settings.from_env()
+    settings = replace(settings, timezone=args.timezone or settings.timezone)
+    workspace_dir = settings.data_dir / "simulated"
+    print(f"Simulating a workspace in {workspace_dir} ...")
+    ensure_workspace(_workspace_spec(args, settings.timezone), workspace_dir)
+    token = secrets.token_urlsafe(24)
+    with SimulatorServer(workspace_dir, token=token) as server:
+        print(f"Serving it as respond.io API v2 on {server.base_url}; running the pipeline ...")
+        settings = replace(settings, platform_url=server.base_url, platform_token=token)
+        try:
+            log_file = run_refresh(settings)
+        except RefreshFailed as error:
+            print(error, file=sys.stderr)
+            return 1
+    analytics = settings.data_dir / "analytics.duckdb"
+    print()
+    print(
+        f"Done in {time.monotonic() - started:.0f}s (run log: {log_file}).\n"
+        f"Analysts' file, to open read-only: {analytics}"
+    )
+    print(headline(analytics))
+    print(f"Reporting time zone: {settings.timezone}. Try:")
+    print(f'  duckdb -readonly {analytics} "{EXAMPLE_QUERY}"')
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    settings.export()
+    from orchestration.project import prepare_manifest
+
+    prepare_manifest()
+    dagster = str(Path(sys.prefix) / "bin" / "dagster")
+    process = subprocess.Popen(
+        [
+            dagster,
+            "dev",
+            "-m",
+            "orchestration.definitions",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(args.port),
+        ],
+        cwd=REPO_ROOT,
+    )
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        return process.wait()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from simulator.model import WorkspaceSpec
+
+    spec_defaults = {k: getattr(WorkspaceSpec(), k) for k in DEMO_WORKSPACE}
+    parser = argparse.ArgumentParser(prog="wabi", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="simulate a workspace, run the whole pipeline, publish")
+    _add_workspace_arguments(demo, DEMO_WORKSPACE)
+    demo.add_argument(
+        "--timezone", help="reporting time zone (IANA name); default WABI_TIMEZONE or UTC"
+    )
+    demo.set_defaults(handler=cmd_demo)
+
+    refresh = commands.add_parser("refresh", help="run the daily refresh job now, in this process")
+    refresh.add_argument("--data-dir", type=Path, help="default WABI_DATA_DIR or ./data")
+    refresh.add_argument("--timezone", help="default WABI_TIMEZONE or UTC")
+    refresh.add_argument("--platform-url", help="default WABI_PLATFORM_URL")
+    refresh.set_defaults(handler=cmd_refresh)
+
+    simulate = commands.add_parser("simulate", help="write a simulated workspace to a directory")
+    _add_workspace_arguments(simulate, spec_defaults)
+    simulate.add_argument("--timezone", default="UTC")
+    simulate.add_argument("--out", type=Path, required=True)
+    simulate.set_defaults(handler=cmd_simulate)
+
+    serve = commands.add_parser("serve", help="serve a simulated workspace as respond.io API v2")
+    serve.add_argument("workspace", type=Path)
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument(
+        "--rate-limit", type=int, default=50, help="requests per second per endpoint"
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+    dev = commands.add_parser("dev", help="open the Dagster UI (asset graph, checks, schedule)")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(handler=cmd_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""dbt models as Dagster assets (dbt tests become asset checks), and the Great Expectations gate
+on the marts that publishing waits for."""
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from extract.load import RAW_SCHEMA
+from orchestration.defs.gates import check_result, validate_frame
+from orchestration.defs.raw.respondio import RESPONDIO_MESSAGES
+from orchestration.defs.resources import ReportingResource, WarehouseResource
+from orchestration.project import wabi_dbt_project
+
+OWNERS = ["team:analytics-engineering"]
+MARTS_SCHEMA = "marts"
+
+
+class WabiDbtTranslator(DagsterDbtTranslator):
+    """Models keep their name as key and take their folder (staging, intermediate, marts) as
+    group; sources take the raw asset's key from `meta.dagster.asset_key`."""
+
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props["resource_type"] != "model":
+            return spec
+        return spec.replace_attributes(
+            key=dg.AssetKey(props["name"]), group_name=props["fqn"][1], owners=OWNERS
+        )
+
+
+def dbt_vars(reporting: ReportingResource) -> dict[str, str]:
+    return {"reporting_timezone": reporting.timezone}
+
+
+@dbt_assets(
+    manifest=wabi_dbt_project.manifest_path,
+    project=wabi_dbt_project,
+    dagster_dbt_translator=WabiDbtTranslator(),
+)
+def wabi_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, reporting: ReportingResource
+) -> Iterator[Any]:
+    """`dbt build`: every model, then its tests; a failing test stops what depends on it."""
+    import json
+
+    yield from dbt.cli(
+        ["build", "--vars", json.dumps(dbt_vars(reporting))], context=context
+    ).stream()
+
+
+MESSAGES_DAILY_TOTALS_SQL = f"""
+    select
+        (select coalesce(sum(received + sent), 0) from {MARTS_SCHEMA}.rpt_messages_daily)
+            as mart_messages,
+        (select count(*) from {RESPONDIO_MESSAGES.qualified}) as raw_messages
+"""
+
+
+@dg.asset_check(
+    asset=dg.AssetKey("rpt_messages_daily"),
+    name="messages_daily_consistent",
+    blocking=True,
+    description=(
+        "Great Expectations on the published report: one row per day and channel, "
+        "sent >= delivered >= read, failed <= sent, rates within 0..1, and every raw message "
+        "counted once (received + sent equals the raw message count)."
+    ),
+)
+def messages_daily_consistent(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    import great_expectations.expectations as gxe
+
+    with warehouse.connect(read_only=True) as con:
+        report = con.execute(f"select * from {MARTS_SCHEMA}.rpt_messages_daily").df()
+        totals = con.execute(MESSAGES_DAILY_TOTALS_SQL).df()
+    rates = ("delivery_rate", "read_rate", "failure_rate")
+    outcomes = [
+        validate_frame(
+            "rpt_messages_daily",
+            report,
+            [
+                gxe.ExpectColumnValuesToNotBeNull(column="report_date"),
+                gxe.ExpectColumnValuesToNotBeNull(column="channel_id"),
+                gxe.ExpectCompoundColumnsToBeUnique(column_list=["report_date", "channel_id"]),
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A="sent", column_B="delivered", or_equal=True
+                ),
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A="delivered", column_B="read", or_equal=True
+                ),
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A="sent", column_B="failed", or_equal=True
+                ),
+                *(
+                    gxe.ExpectColumnValuesToBeBetween(column=rate, min_value=0, max_value=1)
+                    for rate in rates
+                ),
+            ],
+        ),
+        validate_frame(
+            "messages_reconcile_with_raw",
+            totals,
+            [
+                gxe.ExpectColumnPairValuesToBeEqual(
+                    column_A="mart_messages", column_B="raw_messages"
+                ),
+            ],
+        ),
+    ]
+    return check_result(outcomes, {"raw_schema": RAW_SCHEMA})

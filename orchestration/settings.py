@@ -1,0 +1,61 @@
+"""The one module that reads wabi's settings from the environment (never at import time)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_DIR = REPO_ROOT / "data"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    timezone: str
+    platform_url: str | None
+    platform_token: str | None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            data_dir=Path(os.environ.get("WABI_DATA_DIR") or DEFAULT_DATA_DIR).resolve(),
+            timezone=os.environ.get("WABI_TIMEZONE") or "UTC",
+            platform_url=os.environ.get("WABI_PLATFORM_URL") or None,
+            platform_token=os.environ.get("WABI_PLATFORM_TOKEN") or None,
+        )
+
+    def __repr__(self) -> str:  # the token stays out of reprs, logs and tracebacks
+        token = "set" if self.platform_token else "unset"
+        return (
+            f"Settings(data_dir={self.data_dir}, timezone={self.timezone}, "
+            f"platform_url={self.platform_url}, platform_token={token})"
+        )
+
+    def export(self) -> None:
+        """Make these settings the process environment, which Dagster's EnvVar and dbt read."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        values = {
+            "WABI_DATA_DIR": str(self.data_dir),
+            "WABI_TIMEZONE": self.timezone,
+            "WABI_PLATFORM_URL": self.platform_url,
+            "WABI_PLATFORM_TOKEN": self.platform_token,
+        }
+        for name, value in values.items():
+            if value:
+                os.environ[name] = value
+        prepare_dagster_home(self.data_dir)
+
+
+def prepare_dagster_home(data_dir: Path) -> Path:
+    """Point DAGSTER_HOME inside the data directory (unless set) and give it our dagster.yaml."""
+    home = Path(os.environ.get("DAGSTER_HOME") or data_dir / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    source = REPO_ROOT / "dagster.yaml"
+    target = home / "dagster.yaml"
+    if not target.exists() or target.read_bytes() != source.read_bytes():
+        shutil.copyfile(source, target)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home

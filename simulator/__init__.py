@@ -1,0 +1,1 @@
+"""A simulated WhatsApp-first workspace: generated, served like the real sources, with an oracle."""
