@@ -128,6 +128,12 @@ def _execute_refresh_job() -> ExecuteInProcessResult:
         return job.execute_in_process(instance=instance, raise_on_error=False)
 
 
+def duckdb_shell() -> str:
+    """The DuckDB shell installed beside wabi (package duckdb-cli), else whatever is on PATH."""
+    beside = Path(sys.prefix) / "bin" / "duckdb"
+    return os.path.relpath(beside) if beside.exists() else "duckdb"
+
+
 def headline(analytics_path: Path) -> str:
     import duckdb
 
@@ -214,7 +220,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     print(headline(analytics))
     print(f"Reporting time zone: {settings.timezone}. Try:")
-    print(f'  duckdb -readonly {analytics} "{EXAMPLE_QUERY}"')
+    print(f'  {duckdb_shell()} -readonly {analytics} "{EXAMPLE_QUERY}"')
     return 0
 
 

@@ -1,0 +1,93 @@
+"""Shared fixtures: a tiny simulated workspace and one real pipeline run over it.
+
+A pipeline run costs a dbt start-up, so the built warehouse is shared by the whole session; tests
+that change data work on copies of it.
+"""
+
+import secrets
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from orchestration.settings import Settings
+from simulator.generate import generate
+from simulator.model import WorkspaceSpec
+from simulator.server import SimulatorServer
+
+TINY_SPEC = WorkspaceSpec(
+    seed=11, contacts=60, agents=4, days=14, messages_per_day=60, start=date(2026, 3, 16)
+)
+WABI_VARIABLES = ("WABI_DATA_DIR", "WABI_TIMEZONE", "WABI_PLATFORM_URL", "WABI_PLATFORM_TOKEN")
+
+
+@dataclass(frozen=True)
+class BuiltPipeline:
+    workspace_dir: Path
+    data_dir: Path
+    log_file: Path
+
+    @property
+    def analytics_path(self) -> Path:
+        return self.data_dir / "analytics.duckdb"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+
+def refresh_from(
+    workspace_dir: Path, data_dir: Path, timezone: str = "UTC", rate_limit_per_second: int = 50
+) -> Path:
+    """Serve `workspace_dir` on loopback and run the real refresh job into `data_dir`.
+
+    The process environment is restored afterwards, so runs in one session stay independent.
+    """
+    from orchestration.cli import run_refresh
+
+    token = secrets.token_urlsafe(16)
+    with pytest.MonkeyPatch.context() as env:
+        for name in WABI_VARIABLES:
+            env.delenv(name, raising=False)
+        env.setenv("DAGSTER_HOME", str(data_dir / "dagster_home"))
+        with SimulatorServer(
+            workspace_dir, token=token, rate_limit_per_second=rate_limit_per_second
+        ) as server:
+            settings = Settings(
+                data_dir=data_dir,
+                timezone=timezone,
+                platform_url=server.base_url,
+                platform_token=token,
+            )
+            return run_refresh(settings)
+
+
+@pytest.fixture(scope="session")
+def tiny_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workspace_dir = tmp_path_factory.mktemp("tiny_workspace")
+    generate(TINY_SPEC, workspace_dir)
+    return workspace_dir
+
+
+@pytest.fixture(scope="session")
+def built_pipeline(tmp_path_factory: pytest.TempPathFactory, tiny_workspace: Path) -> BuiltPipeline:
+    data_dir = tmp_path_factory.mktemp("data")
+    log_file = refresh_from(tiny_workspace, data_dir)
+    return BuiltPipeline(workspace_dir=tiny_workspace, data_dir=data_dir, log_file=log_file)
+
+
+@pytest.fixture
+def pipeline_copy(built_pipeline: BuiltPipeline, tmp_path: Path) -> Iterator[BuiltPipeline]:
+    """A private copy of the built workspace and data directory, free to be changed."""
+    workspace_dir = tmp_path / "workspace"
+    data_dir = tmp_path / "data"
+    shutil.copytree(built_pipeline.workspace_dir, workspace_dir)
+    data_dir.mkdir()
+    for name in ("warehouse.duckdb", "analytics.duckdb"):
+        shutil.copy2(built_pipeline.data_dir / name, data_dir / name)
+    return BuiltPipeline(
+        workspace_dir=workspace_dir, data_dir=data_dir, log_file=built_pipeline.log_file
+    )

@@ -1,0 +1,89 @@
+"""Every gate passes on good data and stops publishing on bad data, leaving analytics.duckdb as
+it was: the raw batch gate (GX), the dbt tests, and the marts gate (GX)."""
+
+import json
+
+import duckdb
+import pytest
+
+from orchestration.cli import RefreshFailed
+from orchestration.defs.dbt import messages_daily_consistent
+from orchestration.defs.raw.respondio import new_messages_valid
+from orchestration.defs.resources import WarehouseResource
+from tests.conftest import refresh_from
+
+
+def _append_message(workspace_dir, **changes):
+    """A source that starts sending a bad record: one more message for an existing contact."""
+    messages = workspace_dir / "api" / "messages.jsonl"
+    template = json.loads(next(line for line in messages.open() if '"outgoing"' in line))
+    record = template | {"messageId": 999_000_001, "channelMessageId": "wabi-test-bad"} | changes
+    with messages.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+    return record
+
+
+def _fct_messages_has(data_dir, message_id):
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        return (
+            con.execute(
+                "select count(*) from marts.fct_messages where message_id = ?", [message_id]
+            ).fetchone()[0]
+            > 0
+        )
+
+
+def test_raw_gate_passes_on_the_built_warehouse(built_pipeline):
+    result = new_messages_valid(warehouse=WarehouseResource(data_dir=str(built_pipeline.data_dir)))
+    assert result.passed, result.description
+
+
+def test_a_batch_with_1970_statuses_fails_the_raw_gate_and_nothing_downstream_runs(pipeline_copy):
+    _append_message(pipeline_copy.workspace_dir, status=[{"value": "sent", "timestamp": 0}])
+    published_before = pipeline_copy.analytics_path.read_bytes()
+
+    with pytest.raises(RefreshFailed, match="new_messages_valid") as failure:
+        refresh_from(pipeline_copy.workspace_dir, pipeline_copy.data_dir)
+
+    assert "status_epoch" in str(failure.value)
+    assert "e.g. ['0']" in str(failure.value)
+    assert pipeline_copy.analytics_path.read_bytes() == published_before
+    assert not _fct_messages_has(pipeline_copy.data_dir, "respondio:999000001")
+
+
+def test_a_record_that_breaks_a_dbt_test_stops_publishing(pipeline_copy):
+    _append_message(pipeline_copy.workspace_dir, sender={"source": "carrier_pigeon"})
+    published_before = pipeline_copy.analytics_path.read_bytes()
+
+    with pytest.raises(RefreshFailed, match="wabi_dbt_models"):
+        refresh_from(pipeline_copy.workspace_dir, pipeline_copy.data_dir)
+
+    assert pipeline_copy.analytics_path.read_bytes() == published_before
+    assert not _fct_messages_has(pipeline_copy.data_dir, "respondio:999000001")
+
+
+def test_marts_gate_passes_on_the_built_marts(built_pipeline):
+    result = messages_daily_consistent(
+        warehouse=WarehouseResource(data_dir=str(built_pipeline.data_dir))
+    )
+    assert result.passed, result.description
+
+
+@pytest.mark.parametrize(
+    ("tampering", "named_in_failure"),
+    [
+        ("update marts.rpt_messages_daily set read = delivered + 1 where sent > 0", "read"),
+        ("delete from marts.rpt_messages_daily where received > 0", "raw_messages"),
+    ],
+    ids=["read_exceeds_delivered", "messages_missing_from_marts"],
+)
+def test_marts_gate_fails_on_inconsistent_marts(pipeline_copy, tampering, named_in_failure):
+    with duckdb.connect(str(pipeline_copy.warehouse_path)) as con:
+        con.execute(tampering)
+
+    result = messages_daily_consistent(
+        warehouse=WarehouseResource(data_dir=str(pipeline_copy.data_dir))
+    )
+
+    assert not result.passed
+    assert named_in_failure in result.description
