@@ -24,6 +24,13 @@ TINY_SPEC = WorkspaceSpec(
 WABI_VARIABLES = ("WABI_DATA_DIR", "WABI_TIMEZONE", "WABI_PLATFORM_URL", "WABI_PLATFORM_TOKEN")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Build the dbt manifest before any test module imports the Definitions that need it."""
+    from orchestration.project import prepare_manifest
+
+    prepare_manifest()
+
+
 @dataclass(frozen=True)
 class BuiltPipeline:
     workspace_dir: Path
