@@ -231,18 +231,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     prepare_manifest()
     dagster = str(Path(sys.prefix) / "bin" / "dagster")
+    # No -m: pyproject.toml's [tool.dagster] names the module and the location ("wabi").
     process = subprocess.Popen(
-        [
-            dagster,
-            "dev",
-            "-m",
-            "orchestration.definitions",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(args.port),
-        ],
-        cwd=REPO_ROOT,
+        [dagster, "dev", "--host", "127.0.0.1", "--port", str(args.port)], cwd=REPO_ROOT
     )
     try:
         return process.wait()
