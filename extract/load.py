@@ -92,7 +92,8 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
             inserted bigint,
             updated bigint,
             unchanged bigint,
-            rejected bigint
+            rejected bigint,
+            validated_at timestamp
         )""")
 
 
@@ -222,7 +223,7 @@ class RawLoader:
             result.inserted, result.updated = changed - updates, updates
             result.unchanged = result.fetched - result.rejected - changed
             con.execute(
-                f"insert into {RAW_SCHEMA}._batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"insert into {RAW_SCHEMA}._batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null)",
                 [
                     result.batch_id,
                     self.table.source,
@@ -254,10 +255,19 @@ class RawLoader:
         return result
 
 
-def latest_batch_id(con: duckdb.DuckDBPyConnection, table: RawTable) -> str | None:
-    row = con.execute(
+def unvalidated_batch_ids(con: duckdb.DuckDBPyConnection, table: RawTable) -> list[str]:
+    """Batches of `table` that no gate has passed yet: a batch that failed stays here, and keeps
+    failing the gate, until the source sends corrected records (which form a new batch)."""
+    rows = con.execute(
         f"""select batch_id from {RAW_SCHEMA}._batches
-        where source = ? and entity = ? order by finished_at desc limit 1""",
+        where source = ? and entity = ? and validated_at is null order by finished_at""",
         [table.source, table.entity],
-    ).fetchone()
-    return row[0] if row else None
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def mark_batches_validated(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> None:
+    con.execute(
+        f"update {RAW_SCHEMA}._batches set validated_at = ? where list_contains(?, batch_id)",
+        [_utc_now(), batch_ids],
+    )

@@ -3,7 +3,7 @@
 import duckdb
 import pytest
 
-from extract.load import RawLoader, RawTable, latest_batch_id
+from extract.load import RawLoader, RawTable, mark_batches_validated, unvalidated_batch_ids
 
 MESSAGES = RawTable(source="respondio", entity="messages", key_field="messageId")
 
@@ -93,11 +93,13 @@ def test_unkeyable_records_are_rejected_with_reason_and_the_rest_loads(con):
     assert {r[4] for r in rejects} == {result.batch_id}
 
 
-def test_every_batch_is_logged_and_the_latest_is_found(con):
+def test_every_batch_is_logged_until_a_gate_validates_it(con):
     first = _load(con, [{"messageId": 1}])
     second = _load(con, [{"messageId": 2}])
     rows = con.execute(
         "select batch_id, fetched, inserted from raw._batches order by finished_at"
     ).fetchall()
     assert rows == [(first.batch_id, 1, 1), (second.batch_id, 1, 1)]
-    assert latest_batch_id(con, MESSAGES) == second.batch_id
+    assert unvalidated_batch_ids(con, MESSAGES) == [first.batch_id, second.batch_id]
+    mark_batches_validated(con, [first.batch_id])
+    assert unvalidated_batch_ids(con, MESSAGES) == [second.batch_id]

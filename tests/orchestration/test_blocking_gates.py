@@ -50,6 +50,11 @@ def test_a_batch_with_1970_statuses_fails_the_raw_gate_and_nothing_downstream_ru
     assert pipeline_copy.analytics_path.read_bytes() == published_before
     assert not _fct_messages_has(pipeline_copy.data_dir, "respondio:999000001")
 
+    # The next run brings nothing new, yet the bad batch is still unvalidated: it keeps blocking.
+    with pytest.raises(RefreshFailed, match="new_messages_valid"):
+        refresh_from(pipeline_copy.workspace_dir, pipeline_copy.data_dir)
+    assert pipeline_copy.analytics_path.read_bytes() == published_before
+
 
 def test_a_record_that_breaks_a_dbt_test_stops_publishing(pipeline_copy):
     _append_message(pipeline_copy.workspace_dir, sender={"source": "carrier_pigeon"})

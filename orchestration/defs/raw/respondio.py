@@ -4,7 +4,7 @@ import time
 
 import dagster as dg
 
-from extract.load import RawLoader, RawTable, latest_batch_id
+from extract.load import RawLoader, RawTable, mark_batches_validated, unvalidated_batch_ids
 from orchestration.defs.gates import check_result, epoch_bounds, validate_frame
 from orchestration.defs.resources import RespondioApiResource, WarehouseResource
 
@@ -73,7 +73,7 @@ NEW_MESSAGES_SQL = f"""
         json_extract_string(record, '$.channelId') as channel_id,
         try_cast(json_extract_string(record, '$.timestamp') as bigint) as created_epoch
     from {RESPONDIO_MESSAGES.qualified}
-    where _batch_id = $batch_id
+    where list_contains($batch_ids, _batch_id)
 """
 NEW_STATUSES_SQL = f"""
     select
@@ -82,7 +82,7 @@ NEW_STATUSES_SQL = f"""
         try_cast(json_extract_string(status_entry, '$.timestamp') as bigint) as status_epoch
     from {RESPONDIO_MESSAGES.qualified}
     cross join unnest(json_extract(record, '$.status[*]')) as entries(status_entry)
-    where _batch_id = $batch_id
+    where list_contains($batch_ids, _batch_id)
 """
 
 
@@ -91,17 +91,19 @@ NEW_STATUSES_SQL = f"""
     name="new_messages_valid",
     blocking=True,
     description=(
-        "Great Expectations on the batch just loaded: ids present and unique, traffic and status "
-        "values within the contract, every timestamp after 2009-01-01 and at most a day ahead."
+        "Great Expectations on every batch not yet validated (normally the one just loaded; a "
+        "batch that failed keeps failing until corrected): ids present and unique, traffic and "
+        "status values within the contract, every timestamp after 2009-01-01 and at most a day "
+        "ahead. Batches that pass are marked validated."
     ),
 )
 def new_messages_valid(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     import great_expectations.expectations as gxe
 
-    with warehouse.connect(read_only=True) as con:
-        batch_id = latest_batch_id(con, RESPONDIO_MESSAGES)
-        messages = con.execute(NEW_MESSAGES_SQL, {"batch_id": batch_id}).df()
-        statuses = con.execute(NEW_STATUSES_SQL, {"batch_id": batch_id}).df()
+    with warehouse.connect() as con:
+        batch_ids = unvalidated_batch_ids(con, RESPONDIO_MESSAGES)
+        messages = con.execute(NEW_MESSAGES_SQL, {"batch_ids": batch_ids}).df()
+        statuses = con.execute(NEW_STATUSES_SQL, {"batch_ids": batch_ids}).df()
     bounds = epoch_bounds(time.time())
     outcomes = [
         validate_frame(
@@ -131,4 +133,8 @@ def new_messages_valid(warehouse: WarehouseResource) -> dg.AssetCheckResult:
             ],
         ),
     ]
-    return check_result(outcomes, {"batch_id": str(batch_id)})
+    result = check_result(outcomes, {"batches_validated": len(batch_ids)})
+    if result.passed:
+        with warehouse.connect() as con:
+            mark_batches_validated(con, batch_ids)
+    return result
