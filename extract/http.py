@@ -1,8 +1,9 @@
 """The one HTTP layer every API source uses: pooled connections, timeouts, retries, bearer auth.
 
-429 answers are waited out for `Retry-After` seconds; 5xx answers and dropped connections are
-retried with exponential backoff and jitter; 401/403 stop the run. The token is never logged,
-printed or put in an exception message.
+429 answers are waited out for `Retry-After` seconds; 5xx and 449 answers, dropped connections and
+bodies cut short (a success whose JSON does not parse) are retried after `Retry-After` when given,
+else with exponential backoff and jitter; 401/403 stop the run. The token is never logged, printed
+or put in an exception message.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.exceptions import ChunkedEncodingError
 
 log = logging.getLogger("wabi.extract.http")
 
@@ -85,19 +87,21 @@ class BearerSession:
     def request_json(self, method: str, path_or_url: str, **kwargs: Any) -> Any:
         """Send one request, retrying what is worth retrying; return the decoded JSON body."""
         url = self.url(path_or_url)
+        problem = ""
         for attempt in range(self.retry.attempts):
             self.stats["requests"] += 1
             try:
                 response = self._session.request(method, url, timeout=self.timeout, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as error:
+            # ChunkedEncodingError: the connection closed before the declared body had arrived.
+            except (requests.ConnectionError, requests.Timeout, ChunkedEncodingError) as error:
+                problem = type(error).__name__  # the message could quote the request
                 wait = self.retry.backoff(attempt, self._rng)
-                log.warning(
-                    "%s %s: %s; retrying in %.1fs", method, _safe(url), type(error).__name__, wait
-                )
+                log.warning("%s %s: %s; retrying in %.1fs", method, _safe(url), problem, wait)
                 self._pause(wait, attempt)
                 continue
             if response.status_code == 429:
                 self.stats["rate_limited"] += 1
+                problem = "HTTP 429"
                 wait = self._retry_after(response, attempt)
                 log.info("%s %s: rate limited, waiting %.1fs", method, _safe(url), wait)
                 self._pause(wait, attempt)
@@ -108,14 +112,9 @@ class BearerSession:
                     "check WABI_PLATFORM_TOKEN and the token's permissions"
                 )
             if response.status_code in RETRYABLE_STATUS:
-                wait = self.retry.backoff(attempt, self._rng)
-                log.warning(
-                    "%s %s: HTTP %s; retrying in %.1fs",
-                    method,
-                    _safe(url),
-                    response.status_code,
-                    wait,
-                )
+                problem = f"HTTP {response.status_code}"
+                wait = self._retry_after(response, attempt)
+                log.warning("%s %s: %s; retrying in %.1fs", method, _safe(url), problem, wait)
                 self._pause(wait, attempt)
                 continue
             if response.status_code >= 400:
@@ -125,13 +124,19 @@ class BearerSession:
                 )
             try:
                 return response.json()
-            except ValueError as error:
-                raise SourceRequestError(f"{method} {_safe(url)} did not return JSON") from error
+            except ValueError:
+                # A body sent without a length and cut short reads as a whole, broken document.
+                problem = "the body is not complete JSON"
+                wait = self.retry.backoff(attempt, self._rng)
+                log.warning("%s %s: %s; retrying in %.1fs", method, _safe(url), problem, wait)
+                self._pause(wait, attempt)
         raise SourceRequestError(
-            f"{method} {_safe(url)} still failing after {self.retry.attempts} attempts"
+            f"{method} {_safe(url)} still failing after {self.retry.attempts} attempts "
+            f"(last: {problem})"
         )
 
     def _retry_after(self, response: requests.Response, attempt: int) -> float:
+        """The server's `Retry-After` (seconds, capped), else our own backoff."""
         header = response.headers.get("Retry-After", "")
         try:
             return min(float(header), self.retry.max_retry_after_seconds)

@@ -149,8 +149,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from simulator.generate import generate
 
     spec = _workspace_spec(args, args.timezone)
-    counts = generate(spec, args.out)  # type: ignore[arg-type]
-    print(f"Wrote {counts['messages']:,} messages of {counts['contacts']:,} contacts to {args.out}")
+    counts = generate(spec, args.out, faults=args.faults, compress=args.gzip)  # type: ignore[arg-type]
+    print(
+        f"Wrote {counts['messages']:,} messages, {counts['conversations']:,} conversations and "
+        f"{counts['contacts']:,} contacts to {args.out} (faults: {args.faults}); "
+        f"expected figures in {args.out / 'expected'}"
+    )
     return 0
 
 
@@ -161,8 +165,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not token:
         print("Set WABI_PLATFORM_TOKEN to the token clients must present.", file=sys.stderr)
         return 2
+    from simulator.faults import FaultProfile
+
     server = SimulatorServer(
-        args.workspace, token=token, port=args.port, rate_limit_per_second=args.rate_limit
+        args.workspace,
+        token=token,
+        port=args.port,
+        rate_limit_per_second=args.rate_limit,
+        faults=FaultProfile.named(args.faults),
+        fault_seed=args.fault_seed,
     )
     print(f"Serving {args.workspace} as respond.io API v2 at {server.base_url} (Ctrl-C stops)")
     try:
@@ -171,6 +182,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         pass
     finally:
         server.httpd.server_close()
+        if args.faults != "none":
+            print(f"Faults fired: {server.fault_summary()}")
     return 0
 
 
@@ -243,6 +256,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from simulator.faults import PROFILES
     from simulator.model import WorkspaceSpec
 
     spec_defaults = {k: getattr(WorkspaceSpec(), k) for k in DEMO_WORKSPACE}
@@ -267,6 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workspace_arguments(simulate, spec_defaults)
     simulate.add_argument("--timezone", default="UTC")
     simulate.add_argument("--out", type=Path, required=True)
+    simulate.add_argument(
+        "--faults",
+        choices=list(PROFILES),
+        default="none",
+        help="light/heavy also tear some capture lines, as crashed receivers do",
+    )
+    simulate.add_argument("--gzip", action="store_true", help="gzip the capture files")
     simulate.set_defaults(handler=cmd_simulate)
 
     serve = commands.add_parser("serve", help="serve a simulated workspace as respond.io API v2")
@@ -275,6 +296,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--rate-limit", type=int, default=50, help="requests per second per endpoint"
     )
+    serve.add_argument(
+        "--faults",
+        choices=list(PROFILES),
+        default="none",
+        help="misbehave like a real SaaS API: 429 bursts, 5xx/449, slow answers, "
+        "dropped connections, pages repeating records",
+    )
+    serve.add_argument("--fault-seed", type=int, default=0)
     serve.set_defaults(handler=cmd_serve)
 
     dev = commands.add_parser("dev", help="open the Dagster UI (asset graph, checks, schedule)")

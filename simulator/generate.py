@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from simulator.captures import dumps
+from simulator.faults import FaultProfile
 from simulator.model import (
     CHANNEL_KINDS,
     COUNTRIES,
@@ -32,6 +34,8 @@ from simulator.model import (
     sample_local_instant,
 )
 from simulator.oracle import Oracle
+from simulator.respondio_events import RespondioEventWriter
+from simulator.whatsapp_cloud import MetaCaptureWriter
 
 UTC = ZoneInfo("UTC")
 WINDOW_SECONDS = 24 * 3600
@@ -42,14 +46,36 @@ CLOSING_CATEGORIES = (
     ("No response", "The customer stopped replying."),
     ("Spam", "Not a real enquiry."),
 )
-INCOMING_TEXTS = ("Hi, is this in stock?", "What are your opening hours?", "Can I change my order?",
-                  "Thanks!", "How much is delivery?", "My parcel has not arrived.")  # fmt: skip
-OUTGOING_TEXTS = ("Hello! Let me check that for you.", "Yes, we have it in stock.",
-                  "Your order has been updated.", "Delivery is free over 50.",
-                  "Anything else I can help with?")  # fmt: skip
+INCOMING_TEXTS = (
+    "Hi, is this in stock?",
+    "What are your opening hours?",
+    "Can I change my order?",
+    "Thanks!",
+    "How much is delivery?",
+    "My parcel has not arrived.",
+)
+OUTGOING_TEXTS = (
+    "Hello! Let me check that for you.",
+    "Yes, we have it in stock.",
+    "Your order has been updated.",
+    "Delivery is free over 50.",
+    "Anything else I can help with?",
+)
+COMMENT_TEXTS = (
+    "Asked about a refund.",
+    "VIP customer.",
+    "Waiting for the warehouse.",
+    "Sent the catalogue.",
+)
+OPENERS = ("contact", "user", "workflow", "api", "broadcast")
+OPENER_WEIGHTS = (0.72, 0.08, 0.06, 0.02, 0.12)
+AUTO_CLOSE_AFTER_SECONDS = 12 * 3600
+# Who speaks first to a contact, by how the contact was added (imports wait for a campaign).
+FIRST_OPENER_BY_SOURCE = {"inbound": "contact", "manual": "user", "api": "api"}
 # WhatsApp Cloud API error codes (Meta's error-code reference) used for failed sends.
 ERROR_OUTSIDE_WINDOW = (131047, "Re-engagement message")
 ERROR_UNDELIVERABLE = (131026, "Message undeliverable")
+ERROR_EXPERIMENT = (130472, "User's number is part of an experiment")
 ERROR_MARKETING_LIMIT = (
     131049,
     "This message was not delivered to maintain healthy ecosystem engagement.",
@@ -64,6 +90,47 @@ class StatusEvent:
 
 
 @dataclass
+class Assignment:
+    """A change of a conversation's assignee (None = unassigned)."""
+
+    at: int
+    assignee_id: int | None
+    previous_assignee_id: int | None
+    by_type: str  # user | workflow | api | system
+    by_user_id: int | None
+
+
+@dataclass(eq=False)
+class SimConversation:
+    """One open-to-close cycle of a contact, as it truly happened."""
+
+    contact_id: int
+    channel: Channel
+    opened_at: int
+    opened_by: str  # contact | user | workflow | api
+    opened_by_user_id: int | None = None
+    assignments: list[Assignment] = field(default_factory=list)
+    assignee: Agent | None = None
+    closed_at: int | None = None
+    closed_by_type: str | None = None  # user | workflow | auto_close
+    closed_by_user_id: int | None = None
+    closing_category: str | None = None
+    closing_summary: str | None = None
+    conversation_id: int = 0  # assigned in time order once the contact's history is played
+
+
+@dataclass
+class SimComment:
+    created_at: int
+    contact_id: int
+    conversation: SimConversation | None
+    user_id: int
+    mentioned_user_ids: list[int]
+    text: str
+    comment_id: int = 0
+
+
+@dataclass(eq=False)
 class SimMessage:
     """One message as it truly happened."""
 
@@ -79,6 +146,7 @@ class SimMessage:
     statuses: list[StatusEvent] = field(default_factory=list)
     error_code: int | None = None
     is_outside_window: bool = False
+    conversation: SimConversation | None = None
 
     def to_api_record(self) -> dict[str, object]:
         """The message as `GET /contact/{identifier}/message/list` returns it."""
@@ -104,10 +172,6 @@ class SimMessage:
         return record
 
 
-def _dumps(record: object) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-
-
 class ContactHistory:
     """Plays out one contact's conversations in time order."""
 
@@ -126,6 +190,9 @@ class ContactHistory:
         self.end_at = int(spec.end_at.timestamp())
         self.last_incoming_at: int | None = None
         self.messages: list[SimMessage] = []
+        self.conversations: list[SimConversation] = []
+        self.comments: list[SimComment] = []
+        self.current: SimConversation | None = None  # the conversation open right now
 
     # -- message factories ------------------------------------------------------------------
     def _channel_message_id(self) -> str:
@@ -157,16 +224,22 @@ class ContactHistory:
                 direction="incoming",
                 created_at=at,
                 body=body,
+                conversation=self.current,
             )
         )
         self.last_incoming_at = at
 
-    def outgoing(self, at: int, sender: str, user_id: int | None = None) -> SimMessage | None:
-        """An outgoing message created at `at`, with the status history it really went through."""
+    def outgoing(
+        self, at: int, sender: str, user_id: int | None = None, template: bool = False
+    ) -> SimMessage | None:
+        """An outgoing message created at `at`, with the status history it really went through.
+        Broadcasts are always templates, workflows' messages half the time."""
         if at >= self.end_at:
             return None
         rng = self.rng
-        is_template = sender == "broadcast" or (sender == "workflow" and rng.random() < 0.5)
+        is_template = (
+            template or sender == "broadcast" or (sender == "workflow" and rng.random() < 0.5)
+        )
         if is_template:
             body = {
                 "type": "whatsapp_template",
@@ -184,6 +257,7 @@ class ContactHistory:
             body=body,
             sender_source=sender,
             user_id=user_id,
+            conversation=self.current,
         )
         sent_at = at + rng.randint(1, 3)
         outside_at_send = (
@@ -201,11 +275,13 @@ class ContactHistory:
                 StatusEvent("sent", sent_at),
                 StatusEvent("failed", sent_at + rng.randint(2, 90), ERROR_UNDELIVERABLE[1]),
             ]
-        elif is_whatsapp and sender == "broadcast" and rng.random() < 0.05:
-            message.error_code = ERROR_MARKETING_LIMIT[0]
+        elif is_whatsapp and sender == "broadcast" and rng.random() < 0.1:
+            # Marketing sends Meta holds back: per-user limits, or the user is in an experiment.
+            code, title = ERROR_MARKETING_LIMIT if rng.random() < 0.8 else ERROR_EXPERIMENT
+            message.error_code = code
             statuses += [
                 StatusEvent("sent", sent_at),
-                StatusEvent("failed", sent_at + rng.randint(1, 20), ERROR_MARKETING_LIMIT[1]),
+                StatusEvent("failed", sent_at + rng.randint(1, 20), title),
             ]
         else:
             statuses.append(StatusEvent("sent", sent_at))
@@ -230,6 +306,10 @@ class ContactHistory:
         return message
 
     # -- conversations ----------------------------------------------------------------------
+    def pick_agent(self, other_than: Agent | None = None) -> Agent:
+        choices = [a for a in self.agents if a is not other_than] or self.agents
+        return self.rng.choices(choices, weights=[a.capacity for a in choices], k=1)[0]
+
     def agent_reply_at(self, agent: Agent, after: int) -> int:
         """When `agent` answers a message that arrived at `after`: slower outside business hours."""
         moment = datetime.fromtimestamp(after, UTC)
@@ -239,58 +319,194 @@ class ContactHistory:
         delay = self.rng.lognormvariate(math.log(median), 0.9)
         return max(after + 1, int(start.timestamp() + delay))
 
-    def conversation(self, start: int) -> int:
-        """Play one conversation from `start`; return when its last message was created."""
+    def open(self, at: int, opened_by: str, user: Agent | None = None) -> SimConversation | None:
+        if at >= self.end_at:
+            return None
+        self.current = SimConversation(
+            contact_id=self.contact.contact_id,
+            channel=self.contact.channel,
+            opened_at=at,
+            opened_by=opened_by,
+            opened_by_user_id=user.user_id if user else None,
+        )
+        self.conversations.append(self.current)
+        return self.current
+
+    def assign(
+        self, at: int, assignee: Agent | None, by_type: str, by_user: Agent | None = None
+    ) -> None:
+        conversation = self.current
+        if conversation is None or at >= self.end_at:
+            return
+        previous = conversation.assignee
+        conversation.assignments.append(
+            Assignment(
+                at=at,
+                assignee_id=assignee.user_id if assignee else None,
+                previous_assignee_id=previous.user_id if previous else None,
+                by_type=by_type,
+                by_user_id=by_user.user_id if by_user else None,
+            )
+        )
+        conversation.assignee = assignee
+
+    def comment(self, at: int, author: Agent) -> None:
+        if at >= self.end_at:
+            return
+        mentioned = [self.pick_agent(other_than=author)] if self.rng.random() < 0.4 else []
+        text = self.rng.choice(COMMENT_TEXTS)
+        if mentioned:
+            text += f" {{{{@user.{mentioned[0].user_id}}}}} can you take a look?"
+        self.comments.append(
+            SimComment(
+                created_at=at,
+                contact_id=self.contact.contact_id,
+                conversation=self.current,
+                user_id=author.user_id,
+                mentioned_user_ids=[m.user_id for m in mentioned],
+                text=text,
+            )
+        )
+
+    def close(self, at: int, by_type: str, by_user: Agent | None = None) -> bool:
+        """Close the open conversation at `at`, unless the period ends first (it stays open)."""
+        conversation = self.current
+        if conversation is None or at >= self.end_at:
+            return False
+        conversation.closed_at = at
+        conversation.closed_by_type = by_type
+        conversation.closed_by_user_id = by_user.user_id if by_user else None
+        if by_type != "auto_close":
+            category, summary = self.rng.choices(CLOSING_CATEGORIES, (0.55, 0.25, 0.12, 0.08))[0]
+            conversation.closing_category = category
+            conversation.closing_summary = summary
+        self.current = None
+        return True
+
+    def reply_rounds(self, t: int) -> int:
+        """Agents answer the contact, round after round; return the time of the last message."""
         rng = self.rng
-        agent = rng.choices(self.agents, weights=self.agent_weights, k=1)[0]
-        opener = rng.choices(("contact", "user", "workflow", "broadcast"), (0.78, 0.1, 0.06, 0.06))[
-            0
-        ]
-        t = start
-        if opener == "contact":
-            for _ in range(rng.choice((1, 1, 1, 2, 2, 3))):
-                self.incoming(t)
-                t += rng.randint(5, 120)
-            if rng.random() < 0.45:
-                self.outgoing(start + rng.randint(1, 4), "workflow")
-        else:
-            user_id = agent.user_id if opener == "user" else None
-            self.outgoing(t, opener, user_id)
-            if rng.random() < 0.5:
-                return t
-            t += rng.randint(60, 4 * 3600)
-            self.incoming(t)
         rounds = rng.choice((1, 1, 2, 2, 3))
         for round_index in range(rounds):
-            assert self.last_incoming_at is not None
+            if self.current is None or self.last_incoming_at is None:
+                return t  # the contact's message fell after the period's end
+            agent = self.current.assignee or self.pick_agent()
             t = self.agent_reply_at(agent, max(t, self.last_incoming_at))
+            if self.current.assignee is None:
+                # Nobody was assigned: the agent who picks it up assigns it to themselves.
+                self.assign(t - 1, agent, "user", agent)
             for _ in range(rng.choice((1, 1, 2))):
                 self.outgoing(t, "user", agent.user_id)
                 t += rng.randint(10, 90)
+            if round_index == 0 and rng.random() < 0.10:
+                self.comment(t + rng.randint(5, 120), agent)
+            if round_index == 0 and rng.random() < 0.12:
+                # A manager hands it to a colleague; sometimes it sits unassigned first.
+                manager = next((a for a in self.agents if a.role == "manager"), agent)
+                t += rng.randint(60, 1200)
+                if rng.random() < 0.25:
+                    self.assign(t, None, "user", manager)
+                    t += rng.randint(60, 900)
+                self.assign(t, self.pick_agent(other_than=agent), "user", manager)
             if round_index + 1 < rounds:
                 t += rng.randint(30, 1800)
                 self.incoming(t)
         return t
 
+    def conversation(self, start: int, opener: str) -> int:
+        """Play one conversation opened at `start` by `opener`; return when it ended."""
+        rng = self.rng
+        if opener == "contact":
+            if self.open(start, "contact") is None:
+                return start
+            t = start
+            for _ in range(rng.choice((1, 1, 1, 2, 2, 3))):
+                self.incoming(t)
+                t += rng.randint(5, 120)
+            if rng.random() < 0.45:
+                self.outgoing(start + rng.randint(1, 4), "workflow")
+            if rng.random() < 0.75:
+                self.assign(start + rng.randint(1, 3), self.pick_agent(), "workflow")
+        else:
+            agent = self.pick_agent()
+            user = agent if opener == "user" else None
+            if self.open(start, opener, user) is None:
+                return start
+            if user:
+                self.assign(start, agent, "user", agent)
+            # Re-engaging a contact needs a template outside the 24-hour window; agents mostly
+            # know, and notifications from the API and workflows always are templates.
+            template = opener != "user" or rng.random() < 0.7
+            self.outgoing(
+                start + rng.randint(5, 60), opener, user.user_id if user else None, template
+            )
+            t = start + rng.randint(60, 4 * 3600)
+            if rng.random() < 0.55:
+                self.incoming(t)
+                if self.current and self.current.assignee is None and rng.random() < 0.8:
+                    self.assign(t + rng.randint(1, 3), self.pick_agent(), "workflow")
+            else:
+                t = start + 60
+                self.close(t + 12 * 3600, "auto_close")
+                return t + 12 * 3600
+        t = self.reply_rounds(t)
+        roll = rng.random()
+        assignee = self.current.assignee if self.current else None
+        if roll < 0.74 and assignee is not None:
+            closed_at = t + rng.randint(60, 1800)
+            self.close(closed_at, "user", assignee)
+        elif roll < 0.82:
+            closed_at = t + rng.randint(5, 60)
+            self.close(closed_at, "workflow")
+        else:
+            closed_at = t + AUTO_CLOSE_AFTER_SECONDS
+            self.close(closed_at, "auto_close")
+        return closed_at
+
+    def broadcast(self, at: int) -> int | None:
+        """A campaign message outside any conversation; a reply opens one (returns its time)."""
+        if self.outgoing(at, "broadcast") is None or self.rng.random() > 0.3:
+            return None
+        return at + self.rng.randint(600, 4 * 3600)
+
     def play(self) -> list[SimMessage]:
-        contact = self.contact
+        contact, rng = self.contact, self.rng
         created_day = int((contact.created_at - self.spec.start_at.timestamp()) // 86_400)
+        first_day = max(created_day, 0)
         starts = sorted(
             int(
                 sample_local_instant(
-                    self.rng, self.spec, sample_day(self.rng, self.spec, max(created_day, 0))
+                    rng, self.spec, sample_day(rng, self.spec, first_day)
                 ).timestamp()
             )
             for _ in range(contact.conversations_planned)
         )
-        if contact.created_via == "inbound":
-            starts = [contact.created_at, *starts[1:]]
-        busy_until = contact.created_at
-        for start in starts:
-            start = max(start, busy_until + self.rng.randint(1800, 6 * 3600))
+        first_opener = FIRST_OPENER_BY_SOURCE.get(contact.created_via)
+        if first_opener:
+            # Who added the contact is who speaks first, right away.
+            delay = 0 if first_opener == "contact" else rng.randint(60, 1800)
+            starts = [contact.created_at + delay, *starts[1:]]
+        busy_until: int | None = None  # when the previous conversation ended
+        for index, start in enumerate(starts):
+            if busy_until is not None:
+                start = max(start, busy_until + rng.randint(1800, 6 * 3600))
             if start >= self.end_at:
                 break
-            busy_until = self.conversation(start)
+            opener = rng.choices(OPENERS, OPENER_WEIGHTS)[0]
+            if index == 0 and first_opener:
+                opener = first_opener
+            if opener == "broadcast":
+                reply_at = self.broadcast(start)
+                if reply_at is None:
+                    busy_until = start
+                    continue
+                start, opener = reply_at, "contact"
+            busy_until = self.conversation(start, opener)
+            while self.current is None and rng.random() < 0.08:
+                # The customer writes again soon after the close: a reopened conversation.
+                busy_until = self.conversation(busy_until + rng.randint(300, 5400), "contact")
+            if self.current is not None:
+                break  # still open when the period ends
         return sorted(self.messages, key=lambda m: (m.created_at, m.direction != "incoming"))
 
 
@@ -301,7 +517,7 @@ def _make_contact(
     channels: list[Channel],
     mean_conversations: float,
 ) -> Contact:
-    via = rng.choices(("inbound", "manual", "import"), (0.7, 0.15, 0.15))[0]
+    via = rng.choices(("inbound", "manual", "import", "api"), (0.68, 0.14, 0.14, 0.04))[0]
     start_ts = int(spec.start_at.timestamp())
     if via == "import":
         created_at = start_ts + 10 * 3600 + rng.randint(0, 120)
@@ -323,8 +539,11 @@ def _make_contact(
     )
 
 
-def contact_record(contact: Contact) -> dict[str, object]:
-    """The contact as `POST /contact/list` returns it (RESPONDIO.md 1.5)."""
+def contact_record(
+    contact: Contact, open_conversation: SimConversation | None
+) -> dict[str, object]:
+    """The contact as `POST /contact/list` returns it (RESPONDIO.md 1.5) at the period's end."""
+    assignee = open_conversation.assignee if open_conversation else None
     return {
         "id": contact.contact_id,
         "firstName": contact.first_name,
@@ -334,9 +553,16 @@ def contact_record(contact: Contact) -> dict[str, object]:
         "language": "en",
         "profilePic": None,
         "countryCode": contact.country_code,
-        "status": "close",
+        "status": "open" if open_conversation else "close",
         "tags": [],
-        "assignee": None,
+        "assignee": None
+        if assignee is None
+        else {
+            "id": assignee.user_id,
+            "firstName": assignee.first_name,
+            "lastName": assignee.last_name,
+            "email": assignee.email,
+        },
         "lifecycle": None,
         "custom_fields": [],
         "created_at": contact.created_at,
@@ -364,25 +590,45 @@ def channel_record(channel: Channel) -> dict[str, object]:
     }
 
 
-def generate(spec: WorkspaceSpec, out_dir: Path) -> dict[str, int]:
-    """Write the workspace for `spec` to `out_dir`; return record counts."""
+def generate(
+    spec: WorkspaceSpec, out_dir: Path, *, faults: str = "none", compress: bool = False
+) -> dict[str, int]:
+    """Write the workspace for `spec` to `out_dir`; return record counts.
+
+    `out_dir` receives: `api/` (what the respond.io API serves), `respondio_events/` (respond.io
+    webhook event captures), `whatsapp_cloud/` (Meta webhook captures of the WhatsApp channels),
+    `expected/` (the oracle's figures) and `workspace.json` (the spec and the counts).
+    """
+    profile = FaultProfile.named(faults)
     rng = random.Random(f"wabi-workspace:{spec.seed}")
     channels = make_channels(spec)
     agents = make_agents(spec, rng)
     api_dir = out_dir / "api"
     api_dir.mkdir(parents=True, exist_ok=True)
-    (api_dir / "users.json").write_text(_dumps([user_record(a) for a in agents]))
-    (api_dir / "channels.json").write_text(_dumps([channel_record(c) for c in channels]))
+    (api_dir / "users.json").write_text(dumps([user_record(a) for a in agents]))
+    (api_dir / "channels.json").write_text(dumps([channel_record(c) for c in channels]))
     (api_dir / "closing_notes.json").write_text(
-        _dumps([{"category": c, "description": d} for c, d in CLOSING_CATEGORIES])
+        dumps([{"category": c, "description": d} for c, d in CLOSING_CATEGORIES])
     )
 
-    oracle = Oracle(spec)
+    oracle = Oracle(spec, out_dir / "expected")
+    events = RespondioEventWriter(
+        out_dir / "respondio_events",
+        spec,
+        agents,
+        gzip=compress,
+        malformed_rate=profile.malformed_line,
+    )
+    meta = MetaCaptureWriter(
+        out_dir / "whatsapp_cloud", spec, gzip=compress, malformed_rate=profile.malformed_line
+    )
     mean_conversations = (
         spec.messages_per_day * spec.days / MEAN_MESSAGES_PER_CONVERSATION / spec.contacts
     )
     message_ids = iter(range(70_000_001, 10**12))
-    counts = {"contacts": 0, "messages": 0}
+    conversation_ids = iter(range(30_000_001, 10**12))
+    comment_ids = iter(range(90_000_001, 10**12))
+    counts = dict.fromkeys(("contacts", "messages", "conversations", "comments"), 0)
     with (
         (api_dir / "contacts.jsonl").open("w", encoding="utf-8") as contacts_file,
         (api_dir / "messages.jsonl").open("w", encoding="utf-8") as messages_file,
@@ -392,18 +638,34 @@ def generate(spec: WorkspaceSpec, out_dir: Path) -> dict[str, int]:
             contact = _make_contact(spec, contact_rng, index, channels, mean_conversations)
             if contact.created_at >= spec.end_at.timestamp():
                 continue
-            messages = ContactHistory(spec, contact_rng, contact, agents).play()
-            contacts_file.write(_dumps(contact_record(contact)) + "\n")
-            counts["contacts"] += 1
+            history = ContactHistory(spec, contact_rng, contact, agents)
+            messages = history.play()
+            # ids in time order, as the platform hands them out
             for message in messages:
                 message.message_id = next(message_ids)
-                messages_file.write(_dumps(message.to_api_record()) + "\n")
-                oracle.add_message(message)
+            for conversation in history.conversations:
+                conversation.conversation_id = next(conversation_ids)
+            for comment in history.comments:
+                comment.comment_id = next(comment_ids)
+            record = contact_record(contact, history.current)
+            contacts_file.write(dumps(record) + "\n")
+            messages_file.writelines(dumps(m.to_api_record()) + "\n" for m in messages)
+            events.add(
+                contact, contact_record(contact, None), history.conversations, history.comments
+            )
+            meta.add(contact, messages)
+            oracle.add_contact(contact, messages, history.conversations, history.comments)
+            counts["contacts"] += 1
             counts["messages"] += len(messages)
+            counts["conversations"] += len(history.conversations)
+            counts["comments"] += len(history.comments)
 
-    oracle.write(out_dir / "expected")
+    oracle.close()
+    counts |= {f"respondio_{k}": v for k, v in events.close().items()}
+    counts |= {f"whatsapp_cloud_{k}": v for k, v in meta.close().items()}
     manifest = {
         "spec": asdict(spec) | {"start": spec.start.isoformat()},
+        "faults": faults,
         "counts": counts,
         "generated_by": "wabi simulate",
     }

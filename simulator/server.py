@@ -2,7 +2,9 @@
 
 Paths, field names, the `{items, pagination: {next, previous}}` envelope with full-URL links, bearer
 auth, `{code, message}` errors and per-endpoint rate limits (429 with `Retry-After`,
-`X-RateLimit-Limit`, `X-RateLimit-Remaining`) follow `shared/spec/RESPONDIO.md`.
+`X-RateLimit-Limit`, `X-RateLimit-Remaining`) follow `shared/spec/RESPONDIO.md`. On demand it also
+misbehaves as real APIs do (`simulator.faults`): 429 bursts, 5xx, 449, slow answers, dropped
+connections and pages that repeat records.
 """
 
 from __future__ import annotations
@@ -20,15 +22,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from simulator.faults import FAULT_KINDS, NO_FAULT, Fault, FaultInjector, FaultProfile
+
 log = logging.getLogger("wabi.simulator")
 
 API_PREFIX = "/v2"
 DEFAULT_LIMIT, MAX_LIMIT = 10, 100
 CONTACT_IDENTIFIER = re.compile(r"^id:(\d+)$")
+RETRY_WITH = 449  # respond.io's "Retry With" (RESPONDIO.md 1.6); not in http.HTTPStatus
+FAULT_ANSWERS: dict[str, tuple[int, str]] = {
+    "burst_429": (HTTPStatus.TOO_MANY_REQUESTS, "Too many requests"),
+    "rate_limited": (HTTPStatus.TOO_MANY_REQUESTS, "Too many requests"),
+    "status_500": (HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error"),
+    "status_503": (HTTPStatus.SERVICE_UNAVAILABLE, "Service unavailable"),
+    "status_449": (RETRY_WITH, "Retry with: the request was queued, send it again"),
+}
 
 
 class ApiError(Exception):
-    def __init__(self, status: HTTPStatus, message: str) -> None:
+    def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -98,10 +110,26 @@ class RateLimiter:
         return allowed, self.per_second - used, (window + 1) - now
 
 
+@dataclass(frozen=True)
+class Listing:
+    """A list endpoint: its name for rate limiting, its records in cursor order, their cursor."""
+
+    endpoint: str
+    records: Callable[[], list[dict[str, object]]]
+    key: str | None  # None: the cursor is the record's 1-based position (closing notes have no id)
+
+
 def _page(
-    items: list[dict[str, object]], key: str, query: dict[str, str], base_url: str, path: str
-) -> dict[str, object]:
-    """One page of `items` (sorted by `key`) after `cursorId`, with full-URL links."""
+    items: list[dict[str, object]],
+    key: str | None,
+    query: dict[str, str],
+    base_url: str,
+    path: str,
+    repeat: int = 0,
+) -> tuple[dict[str, object], int]:
+    """One page of `items` after `cursorId`, with full-URL links, and how many records of the
+    page before it it repeats: `repeat` asks for that many at its head, as an API does when data
+    shifts under its cursor (`next` still moves forward, so a client cannot loop)."""
     try:
         limit = int(query.get("limit", DEFAULT_LIMIT))
         cursor = int(query["cursorId"]) if "cursorId" in query else None
@@ -109,33 +137,46 @@ def _page(
         raise ApiError(HTTPStatus.BAD_REQUEST, "limit and cursorId must be numbers") from error
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiError(HTTPStatus.BAD_REQUEST, f"limit must be between 1 and {MAX_LIMIT}")
+
+    def cursor_of(index: int) -> int:
+        return int(items[index][key]) if key else index + 1
+
     start = 0
     if cursor is not None:
-        start = next((i for i, item in enumerate(items) if int(item[key]) > cursor), len(items))
-    page = items[start : start + limit]
+        start = next((i for i in range(len(items)) if cursor_of(i) > cursor), len(items))
+    repeated = min(repeat, start, limit - 1) if start < len(items) else 0
+    first = start - repeated
+    page = items[first : first + limit]
 
     def link(cursor_id: object) -> str:
         return f"{base_url}{path}?{urlencode({'limit': limit, 'cursorId': cursor_id})}"
 
-    has_next = start + limit < len(items)
+    has_next = first + limit < len(items)
     previous = ""
     if start > 0:
-        previous = link(items[start - limit - 1][key]) if start - limit > 0 else link(0)
-    return {
-        "items": page,
-        "pagination": {"next": link(page[-1][key]) if has_next else "", "previous": previous},
-    }
+        previous = link(cursor_of(start - limit - 1)) if start - limit > 0 else link(0)
+    next_link = link(cursor_of(first + len(page) - 1)) if has_next else ""
+    return {"items": page, "pagination": {"next": next_link, "previous": previous}}, repeated
 
 
 class SimulatorServer:
     """A threaded HTTP server over one workspace; use as a context manager."""
 
     def __init__(
-        self, workspace_dir: Path, token: str, port: int = 0, rate_limit_per_second: int = 50
+        self,
+        workspace_dir: Path,
+        token: str,
+        port: int = 0,
+        rate_limit_per_second: int = 50,
+        faults: FaultProfile | None = None,
+        fault_seed: int = 0,
     ) -> None:
         self.workspace = Workspace.load(workspace_dir)
         self.token = token
         self.rate_limiter = RateLimiter(rate_limit_per_second)
+        self.faults = (
+            FaultInjector(faults, fault_seed) if faults is not None and faults.enabled else None
+        )
         self.stats: dict[str, int] = {"requests": 0, "rate_limited": 0, "unauthorized": 0}
         self._stats_lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
@@ -150,6 +191,17 @@ class SimulatorServer:
     def count(self, stat: str) -> None:
         with self._stats_lock:
             self.stats[stat] = self.stats.get(stat, 0) + 1
+
+    def count_fault(self, kind: str, method: str, path: str) -> None:
+        self.count(f"fault.{kind}")
+        # Each 429 of a burst would drown the log; the burst's start is logged instead.
+        level = logging.DEBUG if kind == "rate_limited" else logging.INFO
+        log.log(level, "fault %s: %s %s", kind, method, path)
+
+    def fault_summary(self) -> dict[str, int]:
+        """How many times each fault fired, every kind listed."""
+        with self._stats_lock:
+            return {kind: self.stats.get(f"fault.{kind}", 0) for kind in FAULT_KINDS}
 
     def start(self) -> SimulatorServer:
         self._thread = threading.Thread(
@@ -169,24 +221,16 @@ class SimulatorServer:
         self.stop()
 
     # -- routing ----------------------------------------------------------------------------
-    def route(self, method: str, path: str) -> tuple[str, Callable[..., object]]:
-        """(endpoint name for rate limiting, handler taking (query, body))."""
+    def route(self, method: str, path: str) -> Listing:
         ws = self.workspace
         if method == "GET" and path == "/space/user":
-            return "space.user", lambda q, b: _page(ws.users, "id", q, self.base_url, path)
+            return Listing("space.user", lambda: ws.users, "id")
         if method == "GET" and path == "/space/channel":
-            return "space.channel", lambda q, b: _page(ws.channels, "id", q, self.base_url, path)
+            return Listing("space.channel", lambda: ws.channels, "id")
         if method == "GET" and path == "/space/closing_notes":
-            numbered = [{"_n": i} | note for i, note in enumerate(ws.closing_notes, start=1)]
-
-            def closing_notes(q: dict[str, str], b: object) -> object:
-                page = _page(numbered, "_n", q, self.base_url, path)
-                page["items"] = [{k: v for k, v in n.items() if k != "_n"} for n in page["items"]]
-                return page
-
-            return "space.closing_notes", closing_notes
+            return Listing("space.closing_notes", lambda: ws.closing_notes, None)
         if method == "POST" and path == "/contact/list":
-            return "contact.list", lambda q, b: _page(ws.contacts, "id", q, self.base_url, path)
+            return Listing("contact.list", lambda: ws.contacts, "id")
         parts = path.strip("/").split("/")
         if (
             method == "GET"
@@ -200,9 +244,7 @@ class SimulatorServer:
             contact_id = int(match.group(1))
             if not any(c["id"] == contact_id for c in ws.contacts):
                 raise ApiError(HTTPStatus.NOT_FOUND, "Contact not found")
-            return "contact.message.list", lambda q, b: _page(
-                ws.messages_of(contact_id), "messageId", q, self.base_url, path
-            )
+            return Listing("contact.message.list", lambda: ws.messages_of(contact_id), "messageId")
         raise ApiError(HTTPStatus.NOT_FOUND, f"No route for {method} {API_PREFIX}{path}")
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -210,6 +252,9 @@ class SimulatorServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; with Nagle on, the body waits for the
+            # client's delayed ACK (~40 ms a response on loopback).
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: object) -> None:
                 log.debug("%s %s", self.address_string(), format % args)
@@ -220,15 +265,25 @@ class SimulatorServer:
             def do_POST(self) -> None:
                 self._serve("POST")
 
-            def _send(self, status: int, payload: object, headers: dict[str, str]) -> None:
+            def _send(
+                self, status: int, payload: object, headers: dict[str, str], fault: Fault = NO_FAULT
+            ) -> None:
                 body = json.dumps(payload).encode()
-                self.send_response(status)
+                cut = fault.kind == "dropped_mid_body"
+                self.send_response(status, "Retry With" if status == RETRY_WITH else None)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+                if cut and not fault.declare_length:
+                    self.send_header("Connection", "close")  # the body then ends where it stops
+                else:
+                    self.send_header("Content-Length", str(len(body)))
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(body)
+                if cut:
+                    self.wfile.write(body[: len(body) // 2])
+                    self.close_connection = True
+                else:
+                    self.wfile.write(body)
 
             def _serve(self, method: str) -> None:
                 server.count("requests")
@@ -244,8 +299,9 @@ class SimulatorServer:
                     if not hmac.compare_digest(given, expected):
                         server.count("unauthorized")
                         raise ApiError(HTTPStatus.UNAUTHORIZED, "Unauthorized")
-                    endpoint, handler = server.route(method, url.path[len(API_PREFIX) :])
-                    allowed, remaining, reset = server.rate_limiter.take(endpoint)
+                    path = url.path[len(API_PREFIX) :]
+                    listing = server.route(method, path)
+                    allowed, remaining, reset = server.rate_limiter.take(listing.endpoint)
                     headers = {
                         "X-RateLimit-Limit": str(server.rate_limiter.per_second),
                         "X-RateLimit-Remaining": str(max(remaining, 0)),
@@ -254,11 +310,33 @@ class SimulatorServer:
                         server.count("rate_limited")
                         headers["Retry-After"] = str(max(1, round(reset + 0.5)))
                         raise ApiError(HTTPStatus.TOO_MANY_REQUESTS, "Too many requests")
+                    fault = server.faults.draw(listing.endpoint) if server.faults else NO_FAULT
+                    if fault.kind in FAULT_ANSWERS:
+                        server.count_fault(fault.kind, method, url.path)
+                        if fault.retry_after:
+                            headers["Retry-After"] = str(fault.retry_after)
+                        if fault.kind in ("burst_429", "rate_limited"):
+                            headers["X-RateLimit-Remaining"] = "0"
+                        raise ApiError(*FAULT_ANSWERS[fault.kind])
+                    if fault.kind == "dropped":
+                        server.count_fault(fault.kind, method, url.path)
+                        self.close_connection = True  # hang up without a word
+                        return
+                    if fault.kind == "slow":
+                        server.count_fault(fault.kind, method, url.path)
+                        time.sleep(fault.delay)
                     body = json.loads(raw_body) if raw_body else None
                     if method == "POST" and not isinstance(body, dict):
                         raise ApiError(HTTPStatus.BAD_REQUEST, "Body must be a JSON object")
                     query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-                    self._send(HTTPStatus.OK, handler(query, body), headers)
+                    page, repeated = _page(
+                        listing.records(), listing.key, query, server.base_url, path, fault.repeat
+                    )
+                    if repeated:
+                        server.count_fault("repeated_page", method, url.path)
+                    if fault.kind == "dropped_mid_body":
+                        server.count_fault(fault.kind, method, url.path)
+                    self._send(HTTPStatus.OK, page, headers, fault)
                 except json.JSONDecodeError:
                     self._send(400, {"code": 400, "message": "Body is not valid JSON"}, headers)
                 except ApiError as error:

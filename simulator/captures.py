@@ -1,0 +1,89 @@
+"""Capture files as webhook receivers leave them: one payload per line, in arrival order, one
+file per arrival day (UTC), optionally gzipped. Shared by every capture format the simulator
+writes (Meta's WhatsApp webhooks, respond.io's webhook events).
+
+Payloads are generated one contact at a time, not in arrival order, so lines go first to a
+temporary bucket per arrival day and `close()` sorts one day at a time: memory holds one day.
+"""
+
+import json
+import shutil
+from collections import defaultdict
+from datetime import UTC, datetime
+from gzip import GzipFile
+from pathlib import Path
+from typing import IO
+
+# Day buckets kept open at once; a long simulation touches thousands of days.
+MAX_OPEN_BUCKETS = 64
+
+
+def dumps(payload: object) -> str:
+    """Compact JSON, as a webhook body arrives."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+class DayBucketWriter:
+    """Writes `<out_dir>/<YYYY-MM-DD>.jsonl[.gz]`; the directory belongs to this writer."""
+
+    def __init__(self, out_dir: Path, *, compress: bool = False) -> None:
+        self.out_dir = out_dir
+        self.compress = compress
+        self._bucket_dir = out_dir / ".buckets"
+        # A previous run's files would mix with this one's.
+        shutil.rmtree(self._bucket_dir, ignore_errors=True)
+        for stale in out_dir.glob("????-??-??.jsonl*"):
+            stale.unlink()
+        self._bucket_dir.mkdir(parents=True)
+        self._days: set[str] = set()
+        self._open: dict[str, IO[str]] = {}
+        self._pending: dict[str, list[str]] = defaultdict(list)
+
+    def add(self, arrival: int, line: str, cut: int = 0) -> None:
+        """Queue `line` arriving at `arrival`; a `cut` > 0 also writes, just before it, its first
+        `cut` characters: the truncated line a crashed receiver leaves."""
+        day = datetime.fromtimestamp(arrival, UTC).date().isoformat()
+        self._pending[day].append(f"{arrival:012d}\t{line}\t{cut}\n")
+
+    def flush(self) -> None:
+        """Append the queued lines to their day buckets (call once per contact)."""
+        for day, rows in self._pending.items():
+            self._bucket(day).write("".join(rows))
+        self._pending.clear()
+
+    def _bucket(self, day: str) -> IO[str]:
+        handle = self._open.pop(day, None)
+        if handle is None:
+            if len(self._open) >= MAX_OPEN_BUCKETS:
+                self._open.pop(next(iter(self._open))).close()
+            handle = (self._bucket_dir / f"{day}.tsv").open("a", encoding="utf-8")
+            self._days.add(day)
+        self._open[day] = handle  # re-inserted last: the dict is the LRU order
+        return handle
+
+    def close(self) -> int:
+        """Sort each day by arrival (then line text) and write its file; return the file count."""
+        self.flush()
+        for handle in self._open.values():
+            handle.close()
+        self._open.clear()
+        for day in sorted(self._days):
+            bucket = self._bucket_dir / f"{day}.tsv"
+            # Not splitlines(): a payload may hold U+2028 or U+0085, which JSON leaves unescaped.
+            text = bucket.read_text(encoding="utf-8").removesuffix("\n")
+            lines = []
+            for _, line, cut in sorted(row.split("\t") for row in text.split("\n")):
+                if cut != "0":
+                    lines.append(line[: int(cut)])
+                lines.append(line)
+            data = ("\n".join(lines) + "\n").encode()
+            if self.compress:
+                # mtime=0 and no file name in the header: the same lines give the same bytes.
+                target = self.out_dir / f"{day}.jsonl.gz"
+                with target.open("wb") as raw, GzipFile("", "wb", 6, raw, mtime=0) as out:
+                    out.write(data)
+            else:
+                (self.out_dir / f"{day}.jsonl").write_bytes(data)
+            bucket.unlink()
+        self._bucket_dir.rmdir()
+        return len(self._days)
