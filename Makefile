@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export WABI_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME  ?= $(WABI_DATA_DIR)/dagster_home
 
-.PHONY: install demo test lint format dev lock clean
+.PHONY: install demo test lint format dev lock clean bench-simulator
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ format: install
 # The Dagster UI on http://127.0.0.1:3000 (asset graph, checks, schedule). Reads WABI_* from the environment.
 dev: install
 	$(BIN)/wabi dev
+
+# Simulator speed and memory at 100 k and 1 M messages (a few minutes; prints its numbers).
+bench-simulator: install
+	$(BIN)/python -m benchmarks.simulator
 
 # Re-pin every installed version after changing pyproject.toml's ranges.
 lock: install

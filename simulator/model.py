@@ -9,6 +9,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cache
+from itertools import accumulate
 from zoneinfo import ZoneInfo
 
 # respond.io channel `source` values (RESPONDIO.md 1.5), with the share of conversations each
@@ -172,10 +174,18 @@ def sample_local_instant(rng: random.Random, spec: WorkspaceSpec, day_index: int
     return local.replace(tzinfo=spec.zone).astimezone(ZoneInfo("UTC"))
 
 
-def sample_day(rng: random.Random, spec: WorkspaceSpec, first_day: int = 0) -> int:
+@cache
+def _day_weights(spec: WorkspaceSpec, first_day: int) -> tuple[list[int], list[float]]:
+    """Days from `first_day` to the period's end and their cumulative weekly load (cached:
+    every conversation draws a day)."""
     days = list(range(first_day, spec.days))
     weights = [WEEKDAY_LOAD[(spec.start + timedelta(days=d)).isoweekday()] for d in days]
-    return rng.choices(days, weights=weights, k=1)[0]
+    return days, list(accumulate(weights))
+
+
+def sample_day(rng: random.Random, spec: WorkspaceSpec, first_day: int = 0) -> int:
+    days, cumulative = _day_weights(spec, first_day)
+    return rng.choices(days, cum_weights=cumulative, k=1)[0]
 
 
 def next_business_moment(moment: datetime, zone: ZoneInfo) -> datetime:
