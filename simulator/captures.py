@@ -18,9 +18,13 @@ from typing import IO
 MAX_OPEN_BUCKETS = 64
 
 
+# One encoder for every line: json.dumps with options would build a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(payload: object) -> str:
     """Compact JSON, as a webhook body arrives."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(payload)
 
 
 class DayBucketWriter:
