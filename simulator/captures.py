@@ -9,10 +9,12 @@ temporary bucket per arrival day and `close()` sorts one day at a time: memory h
 import json
 import shutil
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from gzip import GzipFile
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 # Day buckets kept open at once; a long simulation touches thousands of days.
 MAX_OPEN_BUCKETS = 64
@@ -65,6 +67,18 @@ class DayBucketWriter:
         self._open[day] = handle  # re-inserted last: the dict is the LRU order
         return handle
 
+    @contextmanager
+    def _day_file(self, day: str) -> Iterator[BinaryIO]:
+        suffix = ".jsonl.gz" if self.compress else ".jsonl"
+        with (self.out_dir / f"{day}{suffix}").open("wb") as raw:
+            if not self.compress:
+                yield raw
+                return
+            # mtime=0 and no file name in the header: the same lines give the same bytes. A
+            # GzipFile does not close the file it was given; the outer `with` does.
+            with GzipFile("", "wb", 6, raw, mtime=0) as compressed:
+                yield compressed  # type: ignore[misc]
+
     def close(self) -> int:
         """Sort each day by arrival (then line text) and write its file; return the file count."""
         self.flush()
@@ -74,20 +88,17 @@ class DayBucketWriter:
         for day in sorted(self._days):
             bucket = self._bucket_dir / f"{day}.tsv"
             # Not splitlines(): a payload may hold U+2028 or U+0085, which JSON leaves unescaped.
-            text = bucket.read_text(encoding="utf-8").removesuffix("\n")
-            lines = []
-            for _, line, cut in sorted(row.split("\t") for row in text.split("\n")):
-                if cut != "0":
-                    lines.append(line[: int(cut)])
-                lines.append(line)
-            data = ("\n".join(lines) + "\n").encode()
-            if self.compress:
-                # mtime=0 and no file name in the header: the same lines give the same bytes.
-                target = self.out_dir / f"{day}.jsonl.gz"
-                with target.open("wb") as raw, GzipFile("", "wb", 6, raw, mtime=0) as out:
-                    out.write(data)
-            else:
-                (self.out_dir / f"{day}.jsonl").write_bytes(data)
+            rows = bucket.read_text(encoding="utf-8").removesuffix("\n").split("\n")
+            # The arrival prefix is fixed-width and compact JSON holds no raw tab, so the rows'
+            # string order is (arrival, line, cut) order; rows are sorted in place and streamed
+            # out, so a day is held about once in memory.
+            rows.sort()
+            with self._day_file(day) as out:
+                for row in rows:
+                    line, cut = row.split("\t", 1)[1].rsplit("\t", 1)
+                    if cut != "0":
+                        out.write(line[: int(cut)].encode() + b"\n")
+                    out.write(line.encode() + b"\n")
             bucket.unlink()
         self._bucket_dir.rmdir()
         return len(self._days)
