@@ -654,7 +654,7 @@ def generate(
                 contact, contact_record(contact, None), history.conversations, history.comments
             )
             meta.add(contact, messages)
-            oracle.add_contact(contact, messages, history.conversations, history.comments)
+            oracle.add_contact(contact, messages, history.conversations)
             counts["contacts"] += 1
             counts["messages"] += len(messages)
             counts["conversations"] += len(history.conversations)

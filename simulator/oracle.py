@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 from simulator.model import BUSINESS_HOURS
 
 if TYPE_CHECKING:
-    from simulator.generate import SimComment, SimConversation, SimMessage
+    from simulator.generate import SimConversation, SimMessage
     from simulator.model import Contact, WorkspaceSpec
 
 UTC = ZoneInfo("UTC")
@@ -249,14 +249,9 @@ class Oracle:
         self.activity_days = [min(self.activity_days[0], day), max(self.activity_days[1], day)]
 
     def add_contact(
-        self,
-        contact: Contact,
-        messages: list[SimMessage],
-        conversations: list[SimConversation],
-        comments: list[SimComment],
+        self, contact: Contact, messages: list[SimMessage], conversations: list[SimConversation]
     ) -> None:
-        """Everything one contact did; comments reach no report (fct_comments only)."""
-        del comments
+        """Everything one contact did (comments reach no report, so they are not needed)."""
         created_day = local_date(contact.created_at, self.zone)
         self.contacts_daily[created_day]["new_contacts"] += 1
         self.contacts_daily[created_day][f"new_{contact.created_via}"] += 1
