@@ -268,10 +268,12 @@ class Oracle:
             self.contacts_daily[day][
                 "active_new" if day == created_day else "active_returning"
             ] += 1
+        by_conversation: dict[int, list[SimMessage]] = defaultdict(list)
+        for message in messages:
+            if message.conversation is not None:
+                by_conversation[message.conversation.conversation_id].append(message)
         for conversation in conversations:
-            self.add_conversation(
-                conversation, [m for m in messages if m.conversation is conversation]
-            )
+            self.add_conversation(conversation, by_conversation[conversation.conversation_id])
 
     def add_message(self, message: SimMessage) -> None:
         channel = str(message.channel.channel_id)
