@@ -15,8 +15,10 @@ import logging
 import re
 import threading
 import time
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -57,6 +59,10 @@ class Workspace:
     contacts: list[dict[str, object]]
     # contact id -> byte ranges of its lines in api/messages.jsonl (read on demand, not held)
     message_spans: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+
+    @cached_property
+    def contact_ids(self) -> frozenset[int]:
+        return frozenset(int(contact["id"]) for contact in self.contacts)
 
     @classmethod
     def load(cls, directory: Path) -> Workspace:
@@ -143,7 +149,8 @@ def _page(
 
     start = 0
     if cursor is not None:
-        start = next((i for i in range(len(items)) if cursor_of(i) > cursor), len(items))
+        # items are in cursor order: the page starts after the last cursor <= cursorId
+        start = bisect_right(range(len(items)), cursor, key=cursor_of)
     repeated = min(repeat, start, limit - 1) if start < len(items) else 0
     first = start - repeated
     page = items[first : first + limit]
@@ -242,7 +249,7 @@ class SimulatorServer:
             if not match:
                 raise ApiError(HTTPStatus.BAD_REQUEST, "identifier must be id:<number>")
             contact_id = int(match.group(1))
-            if not any(c["id"] == contact_id for c in ws.contacts):
+            if contact_id not in ws.contact_ids:
                 raise ApiError(HTTPStatus.NOT_FOUND, "Contact not found")
             return Listing("contact.message.list", lambda: ws.messages_of(contact_id), "messageId")
         raise ApiError(HTTPStatus.NOT_FOUND, f"No route for {method} {API_PREFIX}{path}")
