@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +21,8 @@ from orchestration.settings import REPO_ROOT, Settings
 
 if TYPE_CHECKING:
     from dagster import ExecuteInProcessResult
+
+    from simulator.model import WorkspaceSpec
 
 log = logging.getLogger("wabi")
 
@@ -52,7 +54,7 @@ def _add_workspace_arguments(parser: argparse.ArgumentParser, defaults: dict[str
     parser.add_argument("--start", type=date.fromisoformat, help="first local day (YYYY-MM-DD)")
 
 
-def _workspace_spec(args: argparse.Namespace, timezone: str) -> object:
+def _workspace_spec(args: argparse.Namespace, timezone: str) -> WorkspaceSpec:
     from simulator.model import WorkspaceSpec
 
     spec = WorkspaceSpec(
@@ -70,18 +72,16 @@ def _workspace_spec(args: argparse.Namespace, timezone: str) -> object:
     return spec
 
 
-def ensure_workspace(spec: object, out_dir: Path) -> Path:
-    """Generate the workspace into `out_dir` unless the same spec is already there."""
+def ensure_workspace(spec: WorkspaceSpec, out_dir: Path) -> Path:
+    """Generate the workspace (without faults) into `out_dir` unless that one is already there."""
     from simulator.generate import generate
 
     manifest = out_dir / "workspace.json"
-    wanted = asdict(spec) | {"start": spec.start.isoformat()}  # type: ignore[call-overload]
     if manifest.exists():
-        existing = json.loads(manifest.read_text()).get("spec", {})
-        existing["channels"] = tuple(existing.get("channels", ()))
-        if existing == wanted:
+        existing = json.loads(manifest.read_text())
+        if existing.get("spec") == spec.as_json() and existing.get("faults") == "none":
             return out_dir
-    counts = generate(spec, out_dir)  # type: ignore[arg-type]
+    counts = generate(spec, out_dir)
     log.info("simulated workspace in %s: %s", out_dir, counts)
     return out_dir
 
@@ -149,7 +149,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from simulator.generate import generate
 
     spec = _workspace_spec(args, args.timezone)
-    counts = generate(spec, args.out, faults=args.faults, compress=args.gzip)  # type: ignore[arg-type]
+    counts = generate(spec, args.out, faults=args.faults, compress=args.gzip)
     print(
         f"Wrote {counts['messages']:,} messages, {counts['conversations']:,} conversations and "
         f"{counts['contacts']:,} contacts to {args.out} (faults: {args.faults}); "

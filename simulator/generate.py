@@ -11,7 +11,7 @@ import base64
 import json
 import math
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -664,10 +664,10 @@ def generate(
     counts |= {f"respondio_{k}": v for k, v in events.close().items()}
     counts |= {f"whatsapp_cloud_{k}": v for k, v in meta.close().items()}
     manifest = {
-        "spec": asdict(spec) | {"start": spec.start.isoformat()},
+        "spec": spec.as_json(),
         "faults": faults,
         "counts": counts,
         "generated_by": "wabi simulate",
     }
-    (out_dir / "workspace.json").write_text(json.dumps(manifest, indent=2, default=list) + "\n")
+    (out_dir / "workspace.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return counts

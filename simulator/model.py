@@ -7,7 +7,7 @@ Everything here is plain data and pure functions of a seeded `random.Random`, so
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cache
 from itertools import accumulate
@@ -77,6 +77,10 @@ class WorkspaceSpec:
         if min(self.contacts, self.agents, self.days, self.messages_per_day) < 1:
             raise ValueError("contacts, agents, days and messages per day must be at least 1")
         ZoneInfo(self.timezone)  # raises on an unknown zone name
+
+    def as_json(self) -> dict[str, object]:
+        """The spec as `workspace.json` records it (and `wabi demo` compares it)."""
+        return asdict(self) | {"start": self.start.isoformat(), "channels": list(self.channels)}
 
     @property
     def zone(self) -> ZoneInfo:
