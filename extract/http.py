@@ -30,6 +30,10 @@ class SourceAuthError(RuntimeError):
 class SourceRequestError(RuntimeError):
     """The source answered with an error that retrying will not fix, or retries ran out."""
 
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -120,7 +124,8 @@ class BearerSession:
             if response.status_code >= 400:
                 raise SourceRequestError(
                     f"{method} {_safe(url)} failed with HTTP {response.status_code}: "
-                    f"{_error_text(response)}"
+                    f"{_error_text(response)}",
+                    response.status_code,
                 )
             try:
                 return response.json()

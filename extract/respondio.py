@@ -28,6 +28,8 @@ class RespondioClient:
     def __init__(self, session: BearerSession, *, concurrency: int = 4) -> None:
         self.session = session
         self.concurrency = concurrency
+        # Contacts whose message list answered 404: deleted since they were listed.
+        self.contacts_gone: list[str] = []
 
     def pages(self, method: str, path: str, body: dict[str, Any] | None = None) -> Iterator[Page]:
         """Every page of a list endpoint, following `pagination.next` until it is empty."""
@@ -54,7 +56,16 @@ class RespondioClient:
         return self.pages("POST", "/contact/list", ALL_CONTACTS_QUERY)
 
     def contact_messages(self, contact_id: str) -> list[Page]:
-        return list(self.pages("GET", f"/contact/id:{contact_id}/message/list"))
+        """The contact's message pages; none for a contact deleted since it was listed (the
+        messages already loaded stay in the warehouse)."""
+        try:
+            return list(self.pages("GET", f"/contact/id:{contact_id}/message/list"))
+        except SourceRequestError as error:
+            if error.status_code != 404:
+                raise
+            log.info("contact %s is gone (404); its stored messages are kept", contact_id)
+            self.contacts_gone.append(contact_id)
+            return []
 
     def messages_of_contacts(self, contact_ids: Iterable[str]) -> Iterator[Page]:
         """Each contact's message pages, fetched `concurrency` contacts at a time."""

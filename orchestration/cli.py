@@ -72,18 +72,20 @@ def _workspace_spec(args: argparse.Namespace, timezone: str) -> WorkspaceSpec:
     return spec
 
 
-def ensure_workspace(spec: WorkspaceSpec, out_dir: Path) -> Path:
-    """Generate the workspace (without faults) into `out_dir` unless that one is already there."""
-    from simulator.generate import generate
+def ensure_workspace(spec: WorkspaceSpec, out_dir: Path) -> bool:
+    """Generate the workspace (without faults) into `out_dir` unless this simulator already
+    made that one there; return whether it generated one."""
+    from simulator.generate import generate, generator_fingerprint
 
     manifest = out_dir / "workspace.json"
     if manifest.exists():
         existing = json.loads(manifest.read_text())
-        if existing.get("spec") == spec.as_json() and existing.get("faults") == "none":
-            return out_dir
+        wanted = {"spec": spec.as_json(), "faults": "none", "generator": generator_fingerprint()}
+        if all(existing.get(key) == value for key, value in wanted.items()):
+            return False
     counts = generate(spec, out_dir)
     log.info("simulated workspace in %s: %s", out_dir, counts)
-    return out_dir
+    return True
 
 
 def run_refresh(settings: Settings) -> Path:
@@ -215,7 +217,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = replace(settings, timezone=args.timezone or settings.timezone)
     workspace_dir = settings.data_dir / "simulated"
     print(f"Simulating a workspace in {workspace_dir} ...")
-    ensure_workspace(_workspace_spec(args, settings.timezone), workspace_dir)
+    if ensure_workspace(_workspace_spec(args, settings.timezone), workspace_dir):
+        # Another simulated world: records of the previous one must not mix with its records.
+        for stale in settings.data_dir.glob("warehouse.duckdb*"):
+            stale.unlink()
     token = secrets.token_urlsafe(24)
     with SimulatorServer(workspace_dir, token=token) as server:
         print(f"Serving it as respond.io API v2 on {server.base_url}; running the pipeline ...")

@@ -8,11 +8,14 @@ workspace grows and each contact's messages come out in the order they happened.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import accumulate
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -39,7 +42,10 @@ from simulator.whatsapp_cloud import MetaCaptureWriter
 
 UTC = ZoneInfo("UTC")
 WINDOW_SECONDS = 24 * 3600
-MEAN_MESSAGES_PER_CONVERSATION = 6.0
+# Messages a planned conversation yields, broadcasts without a reply and conversations cut by
+# the period's end included: calibrated so a workspace holds about `messages_per_day` a day
+# (measured: 97-100 % of it over 14 to 30 days, 107 % over 90 days).
+MESSAGES_PER_PLANNED_CONVERSATION = 4.5
 CLOSING_CATEGORIES = (
     ("Resolved", "The customer's question was answered."),
     ("Sale closed", "The customer placed an order."),
@@ -70,6 +76,8 @@ COMMENT_TEXTS = (
 OPENERS = ("contact", "user", "workflow", "api", "broadcast")
 OPENER_WEIGHTS = (0.72, 0.08, 0.06, 0.02, 0.12)
 AUTO_CLOSE_AFTER_SECONDS = 12 * 3600
+# Share of contacts deleted soon after being added, by how they were added.
+DELETION_RATE = {"import": 0.05, "manual": 0.03}
 # Who speaks first to a contact, by how the contact was added (imports wait for a campaign).
 FIRST_OPENER_BY_SOURCE = {"inbound": "contact", "manual": "user", "api": "api"}
 # WhatsApp Cloud API error codes (Meta's error-code reference) used for failed sends.
@@ -172,6 +180,25 @@ class SimMessage:
         return record
 
 
+class AgentPool:
+    """The workspace's agents, drawn by capacity; the cumulative weights of each draw are built
+    once, as every reply draws an agent."""
+
+    def __init__(self, agents: list[Agent]) -> None:
+        self.agents = agents
+        self.manager = next((a for a in agents if a.role == "manager"), None)
+        self._draws: dict[int | None, tuple[list[Agent], list[float]]] = {}
+
+    def pick(self, rng: random.Random, other_than: Agent | None = None) -> Agent:
+        """An agent other than `other_than` when there is another."""
+        key = None if other_than is None else other_than.user_id
+        draw = self._draws.get(key)
+        if draw is None:
+            choices = [a for a in self.agents if a is not other_than] or self.agents
+            draw = self._draws[key] = (choices, list(accumulate(a.capacity for a in choices)))
+        return rng.choices(draw[0], cum_weights=draw[1], k=1)[0]
+
+
 class ContactHistory:
     """Plays out one contact's conversations in time order."""
 
@@ -180,13 +207,12 @@ class ContactHistory:
         spec: WorkspaceSpec,
         rng: random.Random,
         contact: Contact,
-        agents: list[Agent],
+        agents: AgentPool,
     ) -> None:
         self.spec = spec
         self.rng = rng
         self.contact = contact
         self.agents = agents
-        self.agent_weights = [a.capacity for a in agents]
         self.end_at = int(spec.end_at.timestamp())
         self.last_incoming_at: int | None = None
         self.messages: list[SimMessage] = []
@@ -307,8 +333,7 @@ class ContactHistory:
 
     # -- conversations ----------------------------------------------------------------------
     def pick_agent(self, other_than: Agent | None = None) -> Agent:
-        choices = [a for a in self.agents if a is not other_than] or self.agents
-        return self.rng.choices(choices, weights=[a.capacity for a in choices], k=1)[0]
+        return self.agents.pick(self.rng, other_than)
 
     def agent_reply_at(self, agent: Agent, after: int) -> int:
         """When `agent` answers a message that arrived at `after`: slower outside business hours."""
@@ -402,7 +427,7 @@ class ContactHistory:
                 self.comment(t + rng.randint(5, 120), agent)
             if round_index == 0 and rng.random() < 0.12:
                 # A manager hands it to a colleague; sometimes it sits unassigned first.
-                manager = next((a for a in self.agents if a.role == "manager"), agent)
+                manager = self.agents.manager or agent
                 t += rng.randint(60, 1200)
                 if rng.random() < 0.25:
                     self.assign(t, None, "user", manager)
@@ -515,6 +540,7 @@ def _make_contact(
     rng: random.Random,
     index: int,
     channels: list[Channel],
+    agents: list[Agent],
     mean_conversations: float,
 ) -> Contact:
     via = rng.choices(("inbound", "manual", "import", "api"), (0.68, 0.14, 0.14, 0.04))[0]
@@ -525,7 +551,14 @@ def _make_contact(
         created_at = int(sample_local_instant(rng, spec, sample_day(rng, spec)).timestamp())
     country, prefix, _ = rng.choices(COUNTRIES, [c[2] for c in COUNTRIES])[0]
     channel = rng.choices(channels, weights=[CHANNEL_KINDS[c.kind][2] for c in channels])[0]
-    planned = max(1, min(40, round(rng.expovariate(1 / mean_conversations)) + 1))
+    # Every contact gets a first conversation; the rest are spread to meet the daily volume.
+    planned = 1 + min(39, round(rng.expovariate(1 / mean_conversations)))
+    deleted_at = None
+    if rng.random() < DELETION_RATE.get(via, 0.0):
+        # A bad import row goes within days, a duplicate manual entry within the hour.
+        lifetime = rng.randint(3600, 3 * 86_400) if via == "import" else rng.randint(120, 3600)
+        if created_at + lifetime < spec.end_at.timestamp():
+            deleted_at = created_at + lifetime
     return Contact(
         contact_id=1_000_001 + index,
         first_name=rng.choice(FIRST_NAMES),
@@ -536,7 +569,32 @@ def _make_contact(
         created_via=via,
         channel=channel,
         conversations_planned=planned,
+        deleted_at=deleted_at,
+        deleted_by_user_id=None if deleted_at is None else rng.choice(agents).user_id,
     )
+
+
+def play_contacts(
+    spec: WorkspaceSpec, channels: list[Channel], agents: list[Agent]
+) -> Iterator[tuple[Contact, ContactHistory | None, list[SimMessage]]]:
+    """Every contact added within the period, one at a time, with its played history (None
+    for a contact deleted before anyone wrote to it) and its messages in time order."""
+    conversations_per_contact = (
+        spec.messages_per_day * spec.days / MESSAGES_PER_PLANNED_CONVERSATION / spec.contacts
+    )
+    mean_conversations = max(0.01, conversations_per_contact - 1)
+    end_at = spec.end_at.timestamp()
+    pool = AgentPool(agents)
+    for index in range(spec.contacts):
+        rng = random.Random(f"wabi-contact:{spec.seed}:{index}")
+        contact = _make_contact(spec, rng, index, channels, agents, mean_conversations)
+        if contact.created_at >= end_at:
+            continue
+        if contact.deleted_at is not None:
+            yield contact, None, []
+            continue
+        history = ContactHistory(spec, rng, contact, pool)
+        yield contact, history, history.play()
 
 
 def contact_record(
@@ -590,6 +648,15 @@ def channel_record(channel: Channel) -> dict[str, object]:
     }
 
 
+def generator_fingerprint() -> str:
+    """A hash of the simulator's own source, recorded in `workspace.json`: a workspace made by
+    other code is not taken for this code's."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def generate(
     spec: WorkspaceSpec, out_dir: Path, *, faults: str = "none", compress: bool = False
 ) -> dict[str, int]:
@@ -622,24 +689,23 @@ def generate(
     meta = MetaCaptureWriter(
         out_dir / "whatsapp_cloud", spec, gzip=compress, malformed_rate=profile.malformed_line
     )
-    mean_conversations = (
-        spec.messages_per_day * spec.days / MEAN_MESSAGES_PER_CONVERSATION / spec.contacts
-    )
     message_ids = iter(range(70_000_001, 10**12))
     conversation_ids = iter(range(30_000_001, 10**12))
     comment_ids = iter(range(90_000_001, 10**12))
-    counts = dict.fromkeys(("contacts", "messages", "conversations", "comments"), 0)
+    counts = dict.fromkeys(
+        ("contacts", "deleted_contacts", "messages", "conversations", "comments"), 0
+    )
     with (
         (api_dir / "contacts.jsonl").open("w", encoding="utf-8") as contacts_file,
         (api_dir / "messages.jsonl").open("w", encoding="utf-8") as messages_file,
     ):
-        for index in range(spec.contacts):
-            contact_rng = random.Random(f"wabi-contact:{spec.seed}:{index}")
-            contact = _make_contact(spec, contact_rng, index, channels, mean_conversations)
-            if contact.created_at >= spec.end_at.timestamp():
+        for contact, history, messages in play_contacts(spec, channels, agents):
+            if history is None:
+                # Gone before anyone wrote to it: the API no longer lists it, only events tell.
+                events.add(contact, contact_record(contact, None), [], [])
+                oracle.add_contact(contact, [], [])
+                counts["deleted_contacts"] += 1
                 continue
-            history = ContactHistory(spec, contact_rng, contact, agents)
-            messages = history.play()
             # ids in time order, as the platform hands them out
             for message in messages:
                 message.message_id = next(message_ids)
@@ -668,6 +734,7 @@ def generate(
         "faults": faults,
         "counts": counts,
         "generated_by": "wabi simulate",
+        "generator": generator_fingerprint(),
     }
     (out_dir / "workspace.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return counts

@@ -7,7 +7,7 @@ Everything here is plain data and pure functions of a seeded `random.Random`, so
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache
 from itertools import accumulate
@@ -129,7 +129,10 @@ class Contact:
     created_via: str  # inbound | manual | import
     channel: Channel
     conversations_planned: int
-    extra: dict[str, object] = field(default_factory=dict)
+    # Bad import rows and duplicate manual entries are deleted by a user soon after; such a
+    # contact never gets a conversation (RESPONDIO.md has no deletion event: see respondio_events).
+    deleted_at: int | None = None
+    deleted_by_user_id: int | None = None
 
 
 def weighted_choice(rng: random.Random, items: list, weights: list[float]) -> object:
@@ -176,6 +179,12 @@ def sample_local_instant(rng: random.Random, spec: WorkspaceSpec, day_index: int
     hour = rng.choices(range(24), weights=HOURLY_LOAD, k=1)[0]
     local = datetime.combine(local_day, time(hour, rng.randrange(60), rng.randrange(60)))
     return local.replace(tzinfo=spec.zone).astimezone(ZoneInfo("UTC"))
+
+
+@cache
+def utc_day(day_number: int) -> str:
+    """The ISO date of the `day_number`-th day since 1970-01-01 (UTC), i.e. of `ts // 86_400`."""
+    return (date(1970, 1, 1) + timedelta(days=day_number)).isoformat()
 
 
 @cache

@@ -20,6 +20,8 @@ Definitions where the contract leaves a choice (the dbt yml must say the same):
   to a user other than the one who had them.
 - `rpt_busiest_hours.weeks`: how many days of that weekday the history spans (first to last day
   with an incoming message or an opened conversation).
+- `deleted_contacts`: contacts deleted that day (the `contactDeleted` event's time); a deleted
+  contact still counts among `new_contacts` on the day it was added.
 - Daily reports with a spine (conversations, contacts) have a row for every day from their first
   to their last day of activity, zero-filled; the others have rows only where something happened.
 """
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import math
+from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -36,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from simulator.model import BUSINESS_HOURS
+from simulator.model import BUSINESS_HOURS, utc_day
 
 if TYPE_CHECKING:
     from simulator.generate import SimConversation, SimMessage
@@ -70,6 +73,27 @@ CONTACT_SOURCES = ("inbound", "manual", "import", "api")
 
 def local_date(ts: int, zone: ZoneInfo) -> date:
     return datetime.fromtimestamp(ts, UTC).astimezone(zone).date()
+
+
+class LocalClock:
+    """Local (date, ISO weekday, hour) of UTC instants, memoised per quarter hour: every UTC
+    offset in use, and every DST change, falls on a whole quarter hour, so the instants of one
+    quarter hour share them. (A zone conversion per message was the oracle's main cost.)"""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self._quarters: dict[int, tuple[date, int, int]] = {}
+
+    def __call__(self, ts: int) -> tuple[date, int, int]:
+        quarter = ts // 900
+        found = self._quarters.get(quarter)
+        if found is None:
+            local = datetime.fromtimestamp(quarter * 900, UTC).astimezone(self.zone)
+            found = self._quarters[quarter] = (local.date(), local.isoweekday(), local.hour)
+        return found
+
+    def date(self, ts: int) -> date:
+        return self(ts)[0]
 
 
 def furthest_status(values: set[str]) -> str:
@@ -205,7 +229,17 @@ FCT_CONVERSATIONS_COLUMNS = (
 
 def _timestamp(ts: int | None) -> str | None:
     """A UTC timestamp as the marts print it."""
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if ts is None:
+        return None
+    day, seconds = divmod(ts, 86_400)
+    return f"{utc_day(day)} {seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+Durations = array  # of "q": whole seconds
+
+
+def _durations() -> Durations:
+    return array("q")
 
 
 class Oracle:
@@ -214,6 +248,7 @@ class Oracle:
 
     def __init__(self, spec: WorkspaceSpec, out_dir: Path) -> None:
         self.zone = spec.zone
+        self.clock = LocalClock(spec.zone)
         self.out_dir = out_dir
         out_dir.mkdir(parents=True, exist_ok=True)
         self._conversations_file = (out_dir / "fct_conversations.csv").open("w", newline="")
@@ -226,19 +261,21 @@ class Oracle:
         self.closed: Counter[tuple[date, str]] = Counter()
         self.open_delta: Counter[tuple[date, str]] = Counter()
         self.first_channel_day: dict[str, date] = {}
-        self.closed_first_response: dict[tuple[date, str], list[int]] = defaultdict(list)
-        self.closed_resolution: dict[tuple[date, str], list[int]] = defaultdict(list)
-        self.by_category: dict[tuple[date, str | None], list[int]] = defaultdict(list)
+        # Durations are kept for exact medians: 8 bytes each in an array (a list of ints costs
+        # 36), the oracle's only memory that grows with the workspace.
+        self.closed_first_response: dict[tuple[date, str], Durations] = defaultdict(_durations)
+        self.closed_resolution: dict[tuple[date, str], Durations] = defaultdict(_durations)
+        self.by_category: dict[tuple[date, str | None], Durations] = defaultdict(_durations)
         # assignments
         self.assignments: dict[tuple[date, str], Counter[str]] = defaultdict(Counter)
-        self.reassigned: dict[tuple[date, str], set[int]] = defaultdict(set)
+        self.reassigned: Counter[tuple[date, str]] = Counter()  # distinct conversations
         # busiest hours
         self.hour_counts: dict[tuple[int, int], Counter[str]] = defaultdict(Counter)
         # users
         self.user_counts: dict[tuple[date, int], Counter[str]] = defaultdict(Counter)
-        self.user_assigned: dict[tuple[date, int], set[int]] = defaultdict(set)
-        self.user_first_response: dict[tuple[date, int], list[int]] = defaultdict(list)
-        self.user_resolution: dict[tuple[date, int], list[int]] = defaultdict(list)
+        self.user_assigned: Counter[tuple[date, int]] = Counter()  # distinct conversations
+        self.user_first_response: dict[tuple[date, int], Durations] = defaultdict(_durations)
+        self.user_resolution: dict[tuple[date, int], Durations] = defaultdict(_durations)
         # contacts
         self.contacts_daily: dict[date, Counter[str]] = defaultdict(Counter)
         self.activity_days: list[date] = []  # first and last day of any activity
@@ -252,15 +289,19 @@ class Oracle:
         self, contact: Contact, messages: list[SimMessage], conversations: list[SimConversation]
     ) -> None:
         """Everything one contact did (comments reach no report, so they are not needed)."""
-        created_day = local_date(contact.created_at, self.zone)
+        created_day = self.clock.date(contact.created_at)
         self.contacts_daily[created_day]["new_contacts"] += 1
         self.contacts_daily[created_day][f"new_{contact.created_via}"] += 1
         self._touch(created_day)
+        if contact.deleted_at is not None:
+            deleted_day = self.clock.date(contact.deleted_at)
+            self.contacts_daily[deleted_day]["deleted_contacts"] += 1
+            self._touch(deleted_day)
         active_days = set()
         for message in messages:
             self.add_message(message)
             if message.direction == "incoming":
-                day = local_date(message.created_at, self.zone)
+                day = self.clock.date(message.created_at)
                 active_days.add(day)
                 self._touch(day)
         for day in active_days:
@@ -280,11 +321,11 @@ class Oracle:
         if message.channel.kind == "whatsapp":
             self.whatsapp_channels.add(channel)
         at = reported_at(message)
-        local = datetime.fromtimestamp(at, UTC).astimezone(self.zone)
-        row = self.messages_daily[(local.date(), channel)]
+        day, weekday, hour = self.clock(at)
+        row = self.messages_daily[(day, channel)]
         if message.direction == "incoming":
             row["received"] += 1
-            self.hour_counts[(local.isoweekday(), local.hour)]["incoming_messages"] += 1
+            self.hour_counts[(weekday, hour)]["incoming_messages"] += 1
             return
         status = furthest_status({s.value for s in message.statuses})
         row["sent"] += 1
@@ -294,34 +335,37 @@ class Oracle:
         row["sent_outside_window"] += message.is_outside_window
         row[f"sent_by_{message.sender_source}"] += 1
         if message.sender_source == "user" and message.user_id is not None:
-            self.user_counts[(local.date(), message.user_id)]["messages_sent"] += 1
+            self.user_counts[(day, message.user_id)]["messages_sent"] += 1
 
     def add_conversation(self, conversation: SimConversation, messages: list[SimMessage]) -> None:
         channel = str(conversation.channel.channel_id)
-        opened = datetime.fromtimestamp(conversation.opened_at, UTC).astimezone(self.zone)
-        opened_day = opened.date()
+        opened_day, opened_weekday, opened_hour = self.clock(conversation.opened_at)
         self._touch(opened_day)
         self.first_channel_day[channel] = min(
             self.first_channel_day.get(channel, opened_day), opened_day
         )
         self.opened[(opened_day, channel)]["opened"] += 1
         self.opened[(opened_day, channel)][f"opened_by_{conversation.opened_by}"] += 1
-        self.hour_counts[(opened.isoweekday(), opened.hour)]["conversations_opened"] += 1
+        self.hour_counts[(opened_weekday, opened_hour)]["conversations_opened"] += 1
         self.open_delta[(opened_day, channel)] += 1
+        assigned_to: set[tuple[date, int]] = set()  # this conversation's, counted once each
+        reassigned_by: set[tuple[date, str]] = set()
         for assignment in conversation.assignments:
-            day = local_date(assignment.at, self.zone)
+            day = self.clock.date(assignment.at)
             counts = self.assignments[(day, assignment.by_type)]
             counts["assignments"] += 1
             counts["unassignments"] += assignment.assignee_id is None
             if assignment.assignee_id is not None:
-                self.user_assigned[(day, assignment.assignee_id)].add(conversation.conversation_id)
+                assigned_to.add((day, assignment.assignee_id))
                 if assignment.previous_assignee_id not in (None, assignment.assignee_id):
-                    self.reassigned[(day, assignment.by_type)].add(conversation.conversation_id)
+                    reassigned_by.add((day, assignment.by_type))
+        self.user_assigned.update(assigned_to)
+        self.reassigned.update(reassigned_by)
         facts = conversation_facts(messages)
         self._write_conversation(conversation, messages, facts)
         if conversation.closed_at is None:
             return
-        closed_day = local_date(conversation.closed_at, self.zone)
+        closed_day = self.clock.date(conversation.closed_at)
         self._touch(closed_day)
         key = (closed_day, channel)
         self.closed[key] += 1
@@ -518,7 +562,7 @@ class Oracle:
                 by_type,
                 c["assignments"],
                 c["unassignments"],
-                len(self.reassigned[(day, by_type)]),
+                self.reassigned[(day, by_type)],
             )
             for (day, by_type), c in sorted(self.assignments.items())
         ]
@@ -583,7 +627,7 @@ class Oracle:
                 (
                     day,
                     str(user),
-                    len(self.user_assigned.get((day, user), ())),
+                    self.user_assigned[(day, user)],
                     counts["conversations_closed"],
                     counts["messages_sent"],
                     mean(first),

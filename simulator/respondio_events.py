@@ -17,6 +17,13 @@ the API's naming (camelCase, unix-second times, ids as numbers). Every event is 
   userId?}, closingNote: {category, summary} or null}`, source one of user, workflow, auto_close.
 - `newComment`: `comment: {id, text, createdAt, userId}`; a mention is `{{@user.<id>}}` in the
   text, as the API writes it.
+- `contactDeleted`: `deletedBy: {source, userId?}`. respond.io lists no such webhook event
+  (RESPONDIO.md 1.7), yet its Contacts report counts deletions to the second, so the platform
+  knows them: wabi defines this event [I] for a deployment that forwards deletions (a workflow
+  or an integration). Without it, a deletion shows only as the contact missing from
+  `POST /contact/list`, dated at the extraction that notices. The simulator deletes only
+  contacts nobody wrote to yet (bad import rows, duplicate manual entries), so every message
+  stays reachable through the API whenever it is extracted.
 
 Files: `<workspace>/respondio_events/<YYYY-MM-DD>.jsonl[.gz]` by arrival day; an event arrives
 0-2 s after it happened and about 0.5 % are delivered twice (same `eventId`), as webhooks are.
@@ -84,9 +91,16 @@ class RespondioEventWriter:
         ref = {"id": contact.contact_id}
         source = CONTACT_SOURCES[contact.created_via]
         new_contact: dict[str, object] = {"contact": contact_record | {"source": source}}
-        if contact.created_via == "manual" and conversations and conversations[0].opened_by_user_id:
-            new_contact["user"] = {"id": conversations[0].opened_by_user_id}
+        added_by = contact.deleted_by_user_id or (
+            conversations[0].opened_by_user_id if conversations else None
+        )
+        if contact.created_via == "manual" and added_by:
+            new_contact["user"] = {"id": added_by}
         self._emit(rng, faults, "newContact", contact.created_at, new_contact)
+        if contact.deleted_at is not None:
+            deleted_by = _actor("user", contact.deleted_by_user_id)
+            body = {"contact": ref, "deletedBy": deleted_by}
+            self._emit(rng, faults, "contactDeleted", contact.deleted_at, body)
         for conversation in conversations:
             opened = {
                 "id": conversation.conversation_id,

@@ -47,9 +47,11 @@ def _client(server: SimulatorServer, token: str = TOKEN, **kwargs) -> RespondioC
 def test_contact_pages_follow_next_links_until_empty(server, workspace):
     pages = list(_client(server).contacts())
 
-    assert [len(page.items) for page in pages] == [PAGE_LIMIT, PAGE_LIMIT, 30]
+    listed = [c["id"] for c in _lines(workspace / "api" / "contacts.jsonl")]
+    assert 2 * PAGE_LIMIT < len(listed) < 3 * PAGE_LIMIT
+    assert [len(page.items) for page in pages] == [PAGE_LIMIT, PAGE_LIMIT, len(listed) - 200]
     fetched = [item["id"] for page in pages for item in page.items]
-    assert fetched == [c["id"] for c in _lines(workspace / "api" / "contacts.jsonl")]
+    assert fetched == listed
     # every page after the first was reached through the previous page's `next` cursor
     cursors = [parse_qs(urlsplit(page.url).query).get("cursorId") for page in pages]
     assert cursors == [None, [str(fetched[99])], [str(fetched[199])]]
@@ -111,9 +113,18 @@ def test_missing_token_is_refused_before_any_request():
         BearerSession("http://127.0.0.1:9/v2", "")
 
 
-def test_an_unknown_contact_is_an_error_not_an_empty_list(server):
-    with pytest.raises(SourceRequestError, match="404"):
-        _client(server).contact_messages("999")
+def test_a_contact_deleted_since_it_was_listed_is_skipped_and_counted(server, workspace):
+    """The server answers 404 for a contact it does not know, as respond.io does for a deleted
+    one: the walk goes on with the others and reports the contact as gone."""
+    listed = [str(c["id"]) for c in _lines(workspace / "api" / "contacts.jsonl")]
+    client = _client(server)
+
+    pages = list(client.messages_of_contacts([listed[0], "999", listed[1]]))
+
+    walked = {str(m["contactId"]) for page in pages for m in page.items}
+    expected = {str(m["contactId"]) for m in _lines(workspace / "api" / "messages.jsonl")}
+    assert walked == {listed[0], listed[1]} & expected
+    assert client.contacts_gone == ["999"]
 
 
 def test_out_of_range_limit_is_refused_by_the_server(server):

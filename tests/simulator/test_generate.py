@@ -5,6 +5,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from simulator import captures
 from simulator.generate import generate
 from simulator.oracle import read_expected
 from tests.conftest import TINY_SPEC
@@ -22,6 +23,16 @@ def test_same_spec_gives_byte_identical_workspaces(tmp_path):
     generate(TINY_SPEC, tmp_path / "a")
     generate(TINY_SPEC, tmp_path / "b")
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+
+
+def test_days_sorted_in_runs_merged_from_disk_give_the_same_bytes(tmp_path, monkeypatch):
+    """A day bigger than the sort buffer is sorted in runs and merged: same files, fewer bytes
+    held. The faults add truncated lines, whose order against their full line matters."""
+    generate(TINY_SPEC, tmp_path / "whole", faults="heavy")
+    monkeypatch.setattr(captures, "SORT_RUN_BYTES", 2_000)
+    generate(TINY_SPEC, tmp_path / "runs", faults="heavy")
+    assert _digest(tmp_path / "whole") == _digest(tmp_path / "runs")
+    assert not list((tmp_path / "runs").rglob("*.run*"))
 
 
 def test_another_seed_gives_another_workspace(tmp_path):

@@ -197,6 +197,30 @@ def test_contacts_are_created_by_every_source(events):
     assert set(sources) == {"incoming_message", "user", "contact_import", "developer_api"}
 
 
+def test_some_contacts_are_deleted_and_vanish_from_the_api_and_messages(
+    workspace, events, messages
+):
+    """Deleted contacts are gone from the contact list, had no message, and the oracle counts
+    each on the local day of its `contactDeleted` event."""
+    deleted = {e["contact"]["id"]: e for e in _events_of(events, "contactDeleted")}
+    added = {e["contact"]["id"]: e for e in _events_of(events, "newContact")}
+    assert len(deleted) >= 3
+    listed = {c["id"] for c in _jsonl(workspace / "api" / "contacts.jsonl")}
+    assert not set(deleted) & listed
+    assert set(deleted) | listed == set(added)
+    assert not set(deleted) & {m["contactId"] for m in messages}
+    assert all(e["timestamp"] > added[cid]["timestamp"] for cid, e in deleted.items())
+    assert all(e["deletedBy"]["source"] == "user" for e in deleted.values())
+    expected = Counter(_local(e["timestamp"]).date().isoformat() for e in deleted.values())
+    with (workspace / "expected" / "rpt_contacts_daily.csv").open(newline="") as handle:
+        reported = {
+            row["report_date"]: int(row["deleted_contacts"])
+            for row in csv.DictReader(handle)
+            if row["deleted_contacts"] != "0"
+        }
+    assert reported == expected
+
+
 def test_every_kind_of_whatsapp_failure_occurs(meta_statuses):
     codes = Counter(
         error["code"]

@@ -10,12 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.generate import (
-    MEAN_MESSAGES_PER_CONVERSATION,
-    ContactHistory,
-    SimMessage,
-    _make_contact,
-)
+from simulator.generate import SimMessage, play_contacts
 from simulator.model import Contact, WorkspaceSpec, make_agents, make_channels
 from simulator.whatsapp_cloud import MetaCaptureWriter, business_number
 
@@ -84,14 +79,7 @@ def make_histories(spec: WorkspaceSpec) -> History:
     """Every contact's messages, drawn exactly as `simulator.generate.generate` draws them."""
     channels = make_channels(spec)
     agents = make_agents(spec, random.Random(f"wabi-workspace:{spec.seed}"))
-    mean = spec.messages_per_day * spec.days / MEAN_MESSAGES_PER_CONVERSATION / spec.contacts
-    histories = []
-    for index in range(spec.contacts):
-        rng = random.Random(f"wabi-contact:{spec.seed}:{index}")
-        contact = _make_contact(spec, rng, index, channels, mean)
-        if contact.created_at < spec.end_at.timestamp():
-            histories.append((contact, ContactHistory(spec, rng, contact, agents).play()))
-    return histories
+    return [(contact, messages) for contact, _, messages in play_contacts(spec, channels, agents)]
 
 
 def write(out_dir: Path, histories: History, **options) -> dict[str, int]:

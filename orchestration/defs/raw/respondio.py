@@ -61,7 +61,12 @@ def respondio__messages(
         result = loader.commit()
         requests = dict(client.session.stats)
     return dg.MaterializeResult(
-        metadata=result.as_metadata() | {"contacts_walked": len(contact_ids), "http": requests}
+        metadata=result.as_metadata()
+        | {
+            "contacts_walked": len(contact_ids),
+            "contacts_gone": len(client.contacts_gone),
+            "http": requests,
+        }
     )
 
 
