@@ -2,10 +2,19 @@
 
 Every raw table has the same shape: the record's JSON exactly as the source sent it (`record`),
 its natural key (`_record_id`), a hash of its canonical form, and load metadata (`_source`,
-`_url`, `_batch_id`, `_loaded_at`). A record already stored with the same content is left alone,
-a changed one replaces the old version, so a re-run loads nothing. Records that cannot be keyed go
-to `raw.rejected_records` with the reason; the rest of the batch loads. Rows reach DuckDB as Arrow
+`_batch_id`, `_loaded_at`, and where the record came from: `_url` for an API page, `_file` and
+`_line` for a capture file; the others are null). Some tables add context columns (all varchar)
+after these. A record already stored with the same content is left alone, a changed one replaces
+the old version, so a re-run loads nothing. Records that cannot be keyed (not an object; the key
+missing, empty, a boolean or not a string or integer) or cannot be written as JSON (NaN or
+Infinity, a string with a lone surrogate, nesting deeper than Python's recursion limit, a value
+JSON has no type for) go to `raw.rejected_records` with the reason and the record's text as far as
+it can be written; the rest of the batch loads. Rows reach DuckDB as Arrow
 tables in chunks, never as single-row INSERTs.
+
+`merge_staged`, `insert_rejects` and `log_batch` are the pieces of `RawLoader.commit` that do not
+own the transaction, so a loader writing several tables at once (`extract.captures`) commits them
+together with its own bookkeeping.
 """
 
 from __future__ import annotations
@@ -13,9 +22,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import reprlib
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,15 +37,26 @@ log = logging.getLogger("wabi.extract.load")
 
 RAW_SCHEMA = "raw"
 CHUNK_ROWS = 50_000
+# Built once (json.dumps with options builds an encoder per call). NaN and Infinity are refused:
+# they are not JSON, and a record holding one is rejected.
+_TEXT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_CANONICAL = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+)
 
 
 @dataclass(frozen=True)
 class RawTable:
-    """One raw table: `raw.<source>__<entity>`, keyed by a field of the record."""
+    """One raw table: `raw.<source>__<entity>`, keyed by a field of the record.
+
+    `key_field` is the field `RawLoader` keys records by; tables keyed by an expression (the
+    capture tables) describe it there instead. `context_columns` are extra varchar columns.
+    """
 
     source: str
     entity: str
     key_field: str
+    context_columns: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -109,9 +130,141 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
             _batch_id varchar not null,
             _loaded_at timestamp not null
         )""")
+    # Tables created before a column existed get it here, appended at the end (inserts name
+    # their columns, so the order does not matter).
+    added = {"_url": "varchar", "_file": "varchar", "_line": "bigint"}
+    added |= dict.fromkeys(table.context_columns, "varchar")
+    for column, kind in added.items():
+        con.execute(f"alter table {table.qualified} add column if not exists {column} {kind}")
 
 
-def _utc_now() -> datetime:
+def create_staging(con: duckdb.DuckDBPyConnection, name: str, table: RawTable) -> None:
+    """A temp table `name` for rows on their way into `table`: `record` still text, `_ord` the
+    arrival order. Chunks go in with `insert into <name> by name`, so absent columns are null."""
+    context = "".join(f", {column} varchar" for column in table.context_columns)
+    con.execute(f"""
+        create or replace temp table {name} (
+            _record_id varchar, record varchar, _record_hash varchar, _url varchar,
+            _file varchar, _line bigint, _ord bigint{context}
+        )""")
+
+
+def merge_staged(
+    con: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    staged: str,
+    batch_id: str,
+    loaded_at: datetime,
+) -> tuple[int, int]:
+    """Upsert the rows of the temp table `staged` into `table`; return (inserted, updated).
+
+    Of the rows staged under one key, the last arrival's content wins; the row stored is the
+    first arrival of that content, so a record delivered twice keeps where it first came from.
+    A stored row with the same hash is left alone. The caller owns the transaction.
+    """
+    columns = ["_url", "_file", "_line", *table.context_columns]
+    con.execute(f"""
+        create or replace temp table _changed as
+        with newest as (
+            select _record_id, arg_max(_record_hash, _ord) as _record_hash
+            from {staged} group by _record_id
+        ),
+        winner as (
+            select staged.* from {staged} as staged join newest using (_record_id, _record_hash)
+            qualify row_number() over (partition by staged._record_id order by staged._ord) = 1
+        )
+        select winner.*, stored._record_id is not null as is_update
+        from winner
+        left join {table.qualified} as stored on stored._record_id = winner._record_id
+        where stored._record_hash is distinct from winner._record_hash""")
+    changed, updates = con.execute(
+        "select count(*), count(*) filter (is_update) from _changed"
+    ).fetchone()
+    con.execute(
+        f"""delete from {table.qualified}
+        where _record_id in (select _record_id from _changed where is_update)"""
+    )
+    names = ", ".join(columns)
+    con.execute(
+        f"""insert into {table.qualified}
+            (_record_id, record, _record_hash, _source, _batch_id, _loaded_at, {names})
+        select _record_id, record::json, _record_hash, ?, ?, ?, {names} from _changed""",
+        [table.source, batch_id, loaded_at],
+    )
+    con.execute("drop table _changed")
+    return changed - updates, updates
+
+
+def merge_batch(
+    con: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    staged: str,
+    rejects: Sequence[dict[str, Any]],
+    started_at: datetime,
+    loaded_at: datetime,
+) -> LoadResult:
+    """Merge the temp table `staged` and its `rejects` into `table` as one new batch, logged in
+    `raw._batches`. The caller owns the transaction."""
+    result = LoadResult(table=table.qualified, batch_id=uuid.uuid4().hex)
+    (staged_rows,) = con.execute(f"select count(*) from {staged}").fetchone()
+    result.rejected = len(rejects)
+    result.rejection_reasons.update(reject["reason"] for reject in rejects)
+    result.fetched = staged_rows + result.rejected
+    result.inserted, result.updated = merge_staged(con, table, staged, result.batch_id, loaded_at)
+    result.unchanged = staged_rows - result.inserted - result.updated
+    insert_rejects(con, table.source, rejects, result.batch_id, loaded_at)
+    log_batch(con, result, table.source, table.entity, started_at, loaded_at)
+    return result
+
+
+def insert_rejects(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    rejects: Sequence[dict[str, Any]],
+    batch_id: str,
+    rejected_at: datetime,
+) -> None:
+    """Append rejects (dicts of location, reason, raw_text) to `raw.rejected_records`."""
+    if not rejects:
+        return
+    con.register("_rejects", pa.Table.from_pylist(list(rejects)))
+    try:
+        con.execute(
+            f"""insert into {RAW_SCHEMA}.rejected_records
+            select ?, location, reason, raw_text, ?, ? from _rejects""",
+            [source, rejected_at, batch_id],
+        )
+    finally:
+        con.unregister("_rejects")
+
+
+def log_batch(
+    con: duckdb.DuckDBPyConnection,
+    result: LoadResult,
+    source: str,
+    entity: str,
+    started_at: datetime,
+    finished_at: datetime,
+) -> None:
+    """Record a batch in `raw._batches`, not yet validated."""
+    con.execute(
+        f"insert into {RAW_SCHEMA}._batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null)",
+        [
+            result.batch_id,
+            source,
+            entity,
+            started_at,
+            finished_at,
+            result.fetched,
+            result.inserted,
+            result.updated,
+            result.unchanged,
+            result.rejected,
+        ],
+    )
+
+
+def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
@@ -122,7 +275,35 @@ def _natural_key(record: Any, key_field: str) -> tuple[str | None, str | None]:
     key = record.get(key_field)
     if isinstance(key, bool) or not isinstance(key, int | str) or key == "":
         return None, f"missing or invalid {key_field}"
-    return str(key), None
+    try:
+        return str(key), None
+    except ValueError:  # an integer longer than Python converts (4300 digits)
+        return None, f"missing or invalid {key_field}"
+
+
+def _encode(record: dict[str, Any]) -> tuple[str, str] | str:
+    """(text, md5 of the canonical form) of a keyed record, or the reason it cannot be stored."""
+    try:
+        text = _TEXT.encode(record)
+        # Encoding to UTF-8 fails on a lone surrogate, which Python's JSON accepts.
+        digest = hashlib.md5(_CANONICAL.encode(record).encode()).hexdigest()
+    except UnicodeEncodeError:
+        return "invalid JSON: a string holds a lone surrogate"
+    except RecursionError:
+        return "invalid JSON: nested too deeply"
+    except ValueError:
+        return "invalid JSON: a number is NaN or Infinity"
+    except TypeError as exc:
+        return f"invalid JSON: {exc}"
+    return text, digest
+
+
+def _reject_text(record: Any) -> str:
+    """The record's text for a reject, as far as it can be written."""
+    try:
+        return json.dumps(record, separators=(",", ":"))  # ASCII: lone surrogates escaped
+    except (ValueError, TypeError, RecursionError):
+        return reprlib.repr(record)
 
 
 class RawLoader:
@@ -132,7 +313,7 @@ class RawLoader:
         self.con = con
         self.table = table
         self.result = LoadResult(table=table.qualified, batch_id=uuid.uuid4().hex)
-        self._started_at = _utc_now()
+        self._started_at = utc_now()
         self._rows: dict[str, list[Any]] = {
             "_record_id": [],
             "record": [],
@@ -141,27 +322,21 @@ class RawLoader:
         }
         self._rejects: list[dict[str, Any]] = []
         ensure_raw_table(con, table)
-        con.execute(
-            f"""create or replace temp table _staged as
-            select _record_id, record::varchar as record, _record_hash, _url, 0::bigint as _ord
-            from {table.qualified} limit 0"""
-        )
+        create_staging(con, "_staged", table)
         self._ordinal = 0
 
     def add(self, records: Iterable[Any], location: str) -> None:
         for record in records:
             self.result.fetched += 1
             key, reason = _natural_key(record, self.table.key_field)
-            text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-            if reason is not None:
-                self._reject(location, reason, text)
+            encoded = _encode(record) if reason is None else reason
+            if isinstance(encoded, str):
+                self._reject(location, encoded, _reject_text(record))
                 continue
-            canonical = json.dumps(
-                record, ensure_ascii=False, sort_keys=True, separators=(",", ":")
-            )
+            text, digest = encoded
             self._rows["_record_id"].append(key)
             self._rows["record"].append(text)
-            self._rows["_record_hash"].append(hashlib.md5(canonical.encode()).hexdigest())
+            self._rows["_record_hash"].append(digest)
             self._rows["_url"].append(location)
             if len(self._rows["_record_id"]) >= CHUNK_ROWS:
                 self._flush()
@@ -178,72 +353,29 @@ class RawLoader:
         chunk = pa.table(self._rows | {"_ord": list(range(self._ordinal, self._ordinal + count))})
         self._ordinal += count
         self.con.register("_chunk", chunk)
-        self.con.execute("insert into _staged select * from _chunk")
+        self.con.execute("insert into _staged by name select * from _chunk")
         self.con.unregister("_chunk")
         self._rows = {name: [] for name in self._rows}
 
     def commit(self) -> LoadResult:
         """Merge the staged batch into the raw table in one transaction."""
         self._flush()
-        table, result, now = self.table.qualified, self.result, _utc_now()
+        table, result, now = self.table.qualified, self.result, utc_now()
         con = self.con
         con.execute("begin transaction")
         try:
-            con.execute(f"""
-                create or replace temp table _changed as
-                with latest as (
-                    select * from _staged
-                    qualify row_number() over (partition by _record_id order by _ord desc) = 1
-                )
-                select latest.*, stored._record_id is not null as is_update
-                from latest
-                left join {table} as stored on stored._record_id = latest._record_id
-                where stored._record_hash is distinct from latest._record_hash""")
-            changed, updates = con.execute(
-                "select count(*), count(*) filter (is_update) from _changed"
-            ).fetchone()
-            con.execute(
-                f"""delete from {table}
-                where _record_id in (select _record_id from _changed where is_update)"""
+            result.inserted, result.updated = merge_staged(
+                con, self.table, "_staged", result.batch_id, now
             )
-            con.execute(
-                f"""insert into {table}
-                select _record_id, record::json, _record_hash, ?, _url, ?, ? from _changed""",
-                [self.table.source, result.batch_id, now],
-            )
-            if self._rejects:
-                rejects = pa.Table.from_pylist(self._rejects)
-                con.register("_rejects", rejects)
-                con.execute(
-                    f"""insert into {RAW_SCHEMA}.rejected_records
-                    select ?, location, reason, raw_text, ?, ? from _rejects""",
-                    [self.table.source, now, result.batch_id],
-                )
-                con.unregister("_rejects")
-            result.inserted, result.updated = changed - updates, updates
-            result.unchanged = result.fetched - result.rejected - changed
-            con.execute(
-                f"insert into {RAW_SCHEMA}._batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null)",
-                [
-                    result.batch_id,
-                    self.table.source,
-                    self.table.entity,
-                    self._started_at,
-                    now,
-                    result.fetched,
-                    result.inserted,
-                    result.updated,
-                    result.unchanged,
-                    result.rejected,
-                ],
-            )
+            insert_rejects(con, self.table.source, self._rejects, result.batch_id, now)
+            result.unchanged = result.fetched - result.rejected - result.inserted - result.updated
+            log_batch(con, result, self.table.source, self.table.entity, self._started_at, now)
             con.execute("commit")
         except Exception:
             con.execute("rollback")
             raise
         finally:
             con.execute("drop table if exists _staged")
-            con.execute("drop table if exists _changed")
         if result.rejected:
             log.warning(
                 "%s: rejected %d records: %s",
@@ -269,5 +401,5 @@ def unvalidated_batch_ids(con: duckdb.DuckDBPyConnection, table: RawTable) -> li
 def mark_batches_validated(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> None:
     con.execute(
         f"update {RAW_SCHEMA}._batches set validated_at = ? where list_contains(?, batch_id)",
-        [_utc_now(), batch_ids],
+        [utc_now(), batch_ids],
     )

@@ -7,13 +7,23 @@ import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+import duckdb
+
 from extract.http import BearerSession, SourceRequestError
+from extract.load import RAW_SCHEMA, RawTable, utc_now
 
 log = logging.getLogger("wabi.extract.respondio")
 
 SOURCE = "respondio"
+USERS = RawTable(SOURCE, "users", key_field="id")
+CHANNELS = RawTable(SOURCE, "channels", key_field="id")
+CLOSING_NOTES = RawTable(SOURCE, "closing_notes", key_field="category")
+CONTACTS = RawTable(SOURCE, "contacts", key_field="id")
+MESSAGES = RawTable(SOURCE, "messages", key_field="messageId")
+API_TABLES = (USERS, CHANNELS, CLOSING_NOTES, CONTACTS, MESSAGES)
 PAGE_LIMIT = 100  # the API's maximum
 ALL_CONTACTS_QUERY = {"search": "", "timezone": "UTC", "filter": {"$or": []}}
 
@@ -52,6 +62,9 @@ class RespondioClient:
     def channels(self) -> Iterator[Page]:
         return self.pages("GET", "/space/channel")
 
+    def closing_notes(self) -> Iterator[Page]:
+        return self.pages("GET", "/space/closing_notes")
+
     def contacts(self) -> Iterator[Page]:
         return self.pages("POST", "/contact/list", ALL_CONTACTS_QUERY)
 
@@ -72,3 +85,107 @@ class RespondioClient:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="respondio") as pool:
             for pages in pool.map(self.contact_messages, contact_ids):
                 yield from pages
+
+
+# -- which contacts' messages to fetch ---------------------------------------------------------
+# The message list has no time filter, so a run fetches the messages of the contacts whose
+# activity moved since the last walk; a full walk every `FULL_WALK_EVERY` catches what no signal
+# showed (for example a broadcast to a contact with no open conversation, when the deployment
+# does not capture respond.io's message events).
+STATE_TABLE = f"{RAW_SCHEMA}._extract_state"
+FULL_WALK_EVERY = timedelta(days=7)
+# Events arrive late and out of order: contacts named by events this long before the watermark
+# are walked again.
+EVENT_LOOKBACK = timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class MessageWalk:
+    """The contacts one run walks, why, and the state to store once its batch is committed."""
+
+    contact_ids: list[str]
+    full: bool
+    reason: str
+    started_at: datetime
+    events_watermark: int | None  # the newest respond.io event time seen when planned
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {
+            "walk": "full" if self.full else "incremental",
+            "walk_reason": self.reason,
+            "contacts_walked": len(self.contact_ids),
+            "events_watermark": self.events_watermark,
+        }
+
+
+def ensure_state_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"""
+        create table if not exists {STATE_TABLE} (
+            source varchar not null,
+            name varchar not null,
+            value varchar not null,
+            updated_at timestamp not null,
+            primary key (source, name)
+        )""")
+
+
+def _state(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    rows = con.execute(
+        f"select name, value from {STATE_TABLE} where source = ?", [SOURCE]
+    ).fetchall()
+    return dict(rows)
+
+
+def plan_message_walk(
+    con: duckdb.DuckDBPyConnection,
+    events_table: str,
+    *,
+    full_walk_every: timedelta = FULL_WALK_EVERY,
+    now: datetime | None = None,
+) -> MessageWalk:
+    """Every listed contact on the first run, after `full_walk_every`, or when asked (a zero
+    interval); otherwise the contacts added or changed in the contact list since the last walk,
+    those with an open conversation, and those named by a respond.io event newer than the last
+    walk's watermark (less `EVENT_LOOKBACK`)."""
+    ensure_state_table(con)
+    now = now or utc_now()
+    state = _state(con)
+    watermark = con.execute(
+        f"select max(try_cast(json_extract_string(record, '$.timestamp') as bigint)) "
+        f"from {events_table}"
+    ).fetchone()[0]
+    listed = f"select _record_id from {CONTACTS.qualified}"
+    last_full = state.get("last_full_walk_at")
+    if last_full is None or now - datetime.fromisoformat(last_full) >= full_walk_every:
+        reason = "first walk" if last_full is None else f"last full walk at {last_full}"
+        ids = [row[0] for row in con.execute(f"{listed} order by _record_id").fetchall()]
+        return MessageWalk(ids, True, reason, now, watermark)
+    since_events = int(state.get("events_watermark", 0)) - int(EVENT_LOOKBACK.total_seconds())
+    rows = con.execute(
+        f"""
+        {listed} where _loaded_at > $last_walk
+        union
+        {listed} where json_extract_string(record, '$.status') = 'open'
+        union
+        select json_extract_string(record, '$.contact.id') from {events_table}
+        where try_cast(json_extract_string(record, '$.timestamp') as bigint) > $since_events
+            and json_extract_string(record, '$.contact.id') in ({listed})
+        order by 1""",
+        {"last_walk": datetime.fromisoformat(state["last_walk_at"]), "since_events": since_events},
+    ).fetchall()
+    reason = f"moved since {state['last_walk_at']}"
+    return MessageWalk([row[0] for row in rows], False, reason, now, watermark)
+
+
+def record_message_walk(con: duckdb.DuckDBPyConnection, walk: MessageWalk) -> None:
+    """Store the walk's state; called only after its batch is committed, so a run that dies
+    before leaves the previous state and the next run walks the same contacts again."""
+    values = {"last_walk_at": walk.started_at.isoformat()}
+    if walk.full:
+        values["last_full_walk_at"] = walk.started_at.isoformat()
+    if walk.events_watermark is not None:
+        values["events_watermark"] = str(walk.events_watermark)
+    con.executemany(
+        f"insert or replace into {STATE_TABLE} values (?, ?, ?, ?)",
+        [(SOURCE, name, value, utc_now()) for name, value in values.items()],
+    )

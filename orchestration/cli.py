@@ -11,11 +11,12 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import redirect_stderr, redirect_stdout
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from orchestration.settings import REPO_ROOT, Settings
 
@@ -91,14 +92,20 @@ def ensure_workspace(spec: WorkspaceSpec, out_dir: Path) -> bool:
 def run_refresh(settings: Settings) -> Path:
     """Run the daily refresh job in this process, against a persistent Dagster instance.
 
-    dbt's and Dagster's own output goes to a log file under `data/logs/`, whose path is returned.
+    dbt's and Dagster's own output, and wabi's log (retries, rate limits, rejects, the faults a
+    source threw), go to a log file under `data/logs/`, whose path is returned.
     """
     settings.export()
     log_dir = settings.data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
     log_file = log_dir / f"refresh-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
-    with log_file.open("w") as sink, redirect_stdout(sink), redirect_stderr(sink):
-        result = _execute_refresh_job()
+    with (
+        log_file.open("w") as sink,
+        redirect_stdout(sink),
+        redirect_stderr(sink),
+        _logging_to(sink),
+    ):
+        result = _execute_refresh_job(settings.sources)
     if not result.success:
         failures = [
             f"{event.step_key}: {event.message}"
@@ -117,17 +124,37 @@ def run_refresh(settings: Settings) -> Path:
     return log_file
 
 
-def _execute_refresh_job() -> ExecuteInProcessResult:
+@contextmanager
+def _logging_to(sink: TextIO) -> Iterator[None]:
+    """wabi's INFO and above into `sink` for the duration."""
+    wabi = logging.getLogger("wabi")
+    handler = logging.StreamHandler(sink)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    level = wabi.level
+    wabi.addHandler(handler)
+    wabi.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        wabi.removeHandler(handler)
+        wabi.setLevel(level)
+
+
+def _execute_refresh_job(sources: list[str]) -> ExecuteInProcessResult:
     from orchestration.project import prepare_manifest
 
     prepare_manifest()
     import dagster as dg
 
     from orchestration.definitions import defs
+    from orchestration.defs.schedules import refresh_selection
 
     job = defs.resolve_job_def("daily_refresh_job")
+    keys = refresh_selection(sources).resolve(defs.resolve_asset_graph())
     with dg.DagsterInstance.get() as instance:
-        return job.execute_in_process(instance=instance, raise_on_error=False)
+        return job.execute_in_process(
+            instance=instance, raise_on_error=False, asset_selection=sorted(keys)
+        )
 
 
 def duckdb_shell() -> str:
@@ -195,10 +222,16 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         "data_dir": args.data_dir,
         "timezone": args.timezone,
         "platform_url": args.platform_url,
+        "webhook_dir": args.webhook_dir.resolve() if args.webhook_dir else None,
     }
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-    if not settings.platform_url or not settings.platform_token:
-        print("Set WABI_PLATFORM_URL and WABI_PLATFORM_TOKEN (see .env.example).", file=sys.stderr)
+    if settings.platform_url and not settings.platform_token:
+        print("Set WABI_PLATFORM_TOKEN for WABI_PLATFORM_URL (see .env.example).", file=sys.stderr)
+        return 2
+    if not settings.sources:
+        from orchestration.defs.schedules import NO_SOURCE
+
+        print(f"Nothing to refresh: {NO_SOURCE} (see .env.example).", file=sys.stderr)
         return 2
     try:
         log_file = run_refresh(settings)
@@ -210,6 +243,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from simulator.generate import CAPTURES_DIR
     from simulator.server import SimulatorServer
 
     started = time.monotonic()
@@ -224,7 +258,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     token = secrets.token_urlsafe(24)
     with SimulatorServer(workspace_dir, token=token) as server:
         print(f"Serving it as respond.io API v2 on {server.base_url}; running the pipeline ...")
-        settings = replace(settings, platform_url=server.base_url, platform_token=token)
+        settings = replace(
+            settings,
+            platform_url=server.base_url,
+            platform_token=token,
+            webhook_dir=workspace_dir / CAPTURES_DIR,
+        )
         try:
             log_file = run_refresh(settings)
         except RefreshFailed as error:
@@ -280,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--data-dir", type=Path, help="default WABI_DATA_DIR or ./data")
     refresh.add_argument("--timezone", help="default WABI_TIMEZONE or UTC")
     refresh.add_argument("--platform-url", help="default WABI_PLATFORM_URL")
+    refresh.add_argument(
+        "--webhook-dir", type=Path, help="capture files to load; default WABI_WEBHOOK_DIR"
+    )
     refresh.set_defaults(handler=cmd_refresh)
 
     simulate = commands.add_parser("simulate", help="write a simulated workspace to a directory")

@@ -3,12 +3,12 @@
 import dagster as dg
 
 from orchestration.defs import dbt, publish, schedules
-from orchestration.defs.raw import respondio
+from orchestration.defs.raw import respondio, webhooks
 from orchestration.defs.resources import build_resources
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([respondio, dbt, publish]),
-    asset_checks=dg.load_asset_checks_from_modules([respondio, dbt]),
+    assets=dg.load_assets_from_modules([respondio, webhooks, dbt, publish]),
+    asset_checks=dg.load_asset_checks_from_modules([respondio, webhooks, dbt]),
     jobs=[schedules.daily_refresh_job],
     schedules=[schedules.daily_refresh_job_schedule],
     resources=build_resources(),

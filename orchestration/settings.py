@@ -17,21 +17,34 @@ class Settings:
     timezone: str
     platform_url: str | None
     platform_token: str | None
+    webhook_dir: Path | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            data_dir=Path(os.environ.get("WABI_DATA_DIR") or DEFAULT_DATA_DIR).resolve(),
+            data_dir=_path(os.environ.get("WABI_DATA_DIR")) or DEFAULT_DATA_DIR.resolve(),
             timezone=os.environ.get("WABI_TIMEZONE") or "UTC",
             platform_url=os.environ.get("WABI_PLATFORM_URL") or None,
             platform_token=os.environ.get("WABI_PLATFORM_TOKEN") or None,
+            webhook_dir=_path(os.environ.get("WABI_WEBHOOK_DIR")),
         )
+
+    @property
+    def sources(self) -> list[str]:
+        """The sources this deployment reads: the platform API and/or webhook captures."""
+        found = []
+        if self.platform_url and self.platform_token:
+            found.append("respondio_api")
+        if self.webhook_dir:
+            found.append("webhooks")
+        return found
 
     def __repr__(self) -> str:  # the token stays out of reprs, logs and tracebacks
         token = "set" if self.platform_token else "unset"
         return (
             f"Settings(data_dir={self.data_dir}, timezone={self.timezone}, "
-            f"platform_url={self.platform_url}, platform_token={token})"
+            f"platform_url={self.platform_url}, platform_token={token}, "
+            f"webhook_dir={self.webhook_dir})"
         )
 
     def export(self) -> None:
@@ -42,11 +55,16 @@ class Settings:
             "WABI_TIMEZONE": self.timezone,
             "WABI_PLATFORM_URL": self.platform_url,
             "WABI_PLATFORM_TOKEN": self.platform_token,
+            "WABI_WEBHOOK_DIR": str(self.webhook_dir) if self.webhook_dir else None,
         }
         for name, value in values.items():
             if value:
                 os.environ[name] = value
         prepare_dagster_home(self.data_dir)
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value).resolve() if value else None
 
 
 def prepare_dagster_home(data_dir: Path) -> Path:

@@ -41,6 +41,8 @@ from simulator.respondio_events import RespondioEventWriter
 from simulator.whatsapp_cloud import MetaCaptureWriter
 
 UTC = ZoneInfo("UTC")
+# The workspace's webhook captures, both kinds under one root as a receiver would keep them.
+CAPTURES_DIR = "captures"
 WINDOW_SECONDS = 24 * 3600
 # Messages a planned conversation yields, broadcasts without a reply and conversations cut by
 # the period's end included: calibrated so a workspace holds about `messages_per_day` a day
@@ -662,8 +664,10 @@ def generate(
 ) -> dict[str, int]:
     """Write the workspace for `spec` to `out_dir`; return record counts.
 
-    `out_dir` receives: `api/` (what the respond.io API serves), `respondio_events/` (respond.io
-    webhook event captures), `whatsapp_cloud/` (Meta webhook captures of the WhatsApp channels),
+    `out_dir` receives: `api/` (what the respond.io API serves), `captures/` (what webhook
+    receivers write, the directory for `WABI_WEBHOOK_DIR`): `captures/respondio_events/`
+    (respond.io webhook events) and `captures/whatsapp_cloud/` (Meta webhook captures of the
+    WhatsApp channels),
     `expected/` (the oracle's figures) and `workspace.json` (the spec and the counts).
     """
     profile = FaultProfile.named(faults)
@@ -680,14 +684,17 @@ def generate(
 
     oracle = Oracle(spec, out_dir / "expected")
     events = RespondioEventWriter(
-        out_dir / "respondio_events",
+        out_dir / CAPTURES_DIR / "respondio_events",
         spec,
         agents,
         gzip=compress,
         malformed_rate=profile.malformed_line,
     )
     meta = MetaCaptureWriter(
-        out_dir / "whatsapp_cloud", spec, gzip=compress, malformed_rate=profile.malformed_line
+        out_dir / CAPTURES_DIR / "whatsapp_cloud",
+        spec,
+        gzip=compress,
+        malformed_rate=profile.malformed_line,
     )
     message_ids = iter(range(70_000_001, 10**12))
     conversation_ids = iter(range(30_000_001, 10**12))

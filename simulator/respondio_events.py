@@ -25,8 +25,9 @@ the API's naming (camelCase, unix-second times, ids as numbers). Every event is 
   contacts nobody wrote to yet (bad import rows, duplicate manual entries), so every message
   stays reachable through the API whenever it is extracted.
 
-Files: `<workspace>/respondio_events/<YYYY-MM-DD>.jsonl[.gz]` by arrival day; an event arrives
-0-2 s after it happened and about 0.5 % are delivered twice (same `eventId`), as webhooks are.
+Files: `<workspace>/captures/respondio_events/<YYYY-MM-DD>.jsonl[.gz]` by arrival day; an event
+arrives 0-2 s after it happened and about 0.5 % are delivered twice (same `eventId`), as webhooks
+are.
 """
 
 from __future__ import annotations

@@ -14,14 +14,24 @@ from pathlib import Path
 import pytest
 
 from orchestration.settings import Settings
-from simulator.generate import generate
+from simulator.faults import FaultProfile
+from simulator.generate import CAPTURES_DIR, generate
 from simulator.model import WorkspaceSpec
 from simulator.server import SimulatorServer
 
 TINY_SPEC = WorkspaceSpec(
     seed=11, contacts=60, agents=4, days=14, messages_per_day=60, start=date(2026, 3, 16)
 )
-WABI_VARIABLES = ("WABI_DATA_DIR", "WABI_TIMEZONE", "WABI_PLATFORM_URL", "WABI_PLATFORM_TOKEN")
+WABI_VARIABLES = (
+    "WABI_DATA_DIR",
+    "WABI_TIMEZONE",
+    "WABI_PLATFORM_URL",
+    "WABI_PLATFORM_TOKEN",
+    "WABI_WEBHOOK_DIR",
+)
+# The shared pipeline reads both sources through light faults: 429s, 5xx, dropped connections
+# and repeated records from the API, torn lines in the captures. The figures must not move.
+PIPELINE_FAULTS = "light"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,6 +46,7 @@ class BuiltPipeline:
     workspace_dir: Path
     data_dir: Path
     log_file: Path
+    token: str
 
     @property
     def analytics_path(self) -> Path:
@@ -47,27 +58,37 @@ class BuiltPipeline:
 
 
 def refresh_from(
-    workspace_dir: Path, data_dir: Path, timezone: str = "UTC", rate_limit_per_second: int = 50
+    workspace_dir: Path,
+    data_dir: Path,
+    timezone: str = "UTC",
+    rate_limit_per_second: int = 50,
+    faults: str = "none",
+    token: str | None = None,
 ) -> Path:
-    """Serve `workspace_dir` on loopback and run the real refresh job into `data_dir`.
+    """Serve `workspace_dir` on loopback and run the real refresh job into `data_dir`, reading
+    the API and the workspace's webhook captures.
 
     The process environment is restored afterwards, so runs in one session stay independent.
     """
     from orchestration.cli import run_refresh
 
-    token = secrets.token_urlsafe(16)
+    token = token or secrets.token_urlsafe(16)
     with pytest.MonkeyPatch.context() as env:
         for name in WABI_VARIABLES:
             env.delenv(name, raising=False)
         env.setenv("DAGSTER_HOME", str(data_dir / "dagster_home"))
         with SimulatorServer(
-            workspace_dir, token=token, rate_limit_per_second=rate_limit_per_second
+            workspace_dir,
+            token=token,
+            rate_limit_per_second=rate_limit_per_second,
+            faults=FaultProfile.named(faults),
         ) as server:
             settings = Settings(
                 data_dir=data_dir,
                 timezone=timezone,
                 platform_url=server.base_url,
                 platform_token=token,
+                webhook_dir=workspace_dir / CAPTURES_DIR,
             )
             return run_refresh(settings)
 
@@ -75,15 +96,18 @@ def refresh_from(
 @pytest.fixture(scope="session")
 def tiny_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workspace_dir = tmp_path_factory.mktemp("tiny_workspace")
-    generate(TINY_SPEC, workspace_dir)
+    generate(TINY_SPEC, workspace_dir, faults=PIPELINE_FAULTS)
     return workspace_dir
 
 
 @pytest.fixture(scope="session")
 def built_pipeline(tmp_path_factory: pytest.TempPathFactory, tiny_workspace: Path) -> BuiltPipeline:
     data_dir = tmp_path_factory.mktemp("data")
-    log_file = refresh_from(tiny_workspace, data_dir)
-    return BuiltPipeline(workspace_dir=tiny_workspace, data_dir=data_dir, log_file=log_file)
+    token = secrets.token_urlsafe(16)
+    log_file = refresh_from(tiny_workspace, data_dir, faults=PIPELINE_FAULTS, token=token)
+    return BuiltPipeline(
+        workspace_dir=tiny_workspace, data_dir=data_dir, log_file=log_file, token=token
+    )
 
 
 @pytest.fixture
@@ -96,5 +120,8 @@ def pipeline_copy(built_pipeline: BuiltPipeline, tmp_path: Path) -> Iterator[Bui
     for name in ("warehouse.duckdb", "analytics.duckdb"):
         shutil.copy2(built_pipeline.data_dir / name, data_dir / name)
     return BuiltPipeline(
-        workspace_dir=workspace_dir, data_dir=data_dir, log_file=built_pipeline.log_file
+        workspace_dir=workspace_dir,
+        data_dir=data_dir,
+        log_file=built_pipeline.log_file,
+        token=built_pipeline.token,
     )

@@ -7,9 +7,10 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from extract.load import RAW_SCHEMA
+from extract import respondio, whatsapp_cloud
+from extract.captures import ensure_capture_tables
+from extract.load import RAW_SCHEMA, ensure_raw_table
 from orchestration.defs.gates import check_result, validate_frame
-from orchestration.defs.raw.respondio import RESPONDIO_MESSAGES
 from orchestration.defs.resources import ReportingResource, WarehouseResource
 from orchestration.project import wabi_dbt_project
 
@@ -43,22 +44,51 @@ def dbt_vars(reporting: ReportingResource) -> dict[str, str]:
     dagster_dbt_translator=WabiDbtTranslator(),
 )
 def wabi_dbt_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, reporting: ReportingResource
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    reporting: ReportingResource,
+    warehouse: WarehouseResource,
 ) -> Iterator[Any]:
     """`dbt build`: every model, then its tests; a failing test stops what depends on it."""
     import json
 
+    ensure_source_tables(warehouse)
     yield from dbt.cli(
         ["build", "--vars", json.dumps(dbt_vars(reporting))], context=context
     ).stream()
 
 
+# Every message the raw layer knows, counted once across sources by the contract's identity (a
+# WhatsApp message is its wamid, whoever reported it), written apart from the dbt models on
+# purpose: the check reconciles them with raw, it does not reuse them.
 MESSAGES_DAILY_TOTALS_SQL = f"""
+    with raw_message_ids as (
+        select
+            case
+                when json_extract_string(record, '$.channelMessageId') like 'wamid.%'
+                    then json_extract_string(record, '$.channelMessageId')
+                else 'respondio:' || _record_id
+            end as message_id
+        from {respondio.MESSAGES.qualified}
+        union
+        select _record_id from {whatsapp_cloud.MESSAGES.qualified}
+        union
+        select json_extract_string(record, '$.id') from {whatsapp_cloud.STATUSES.qualified}
+    )
     select
         (select coalesce(sum(received + sent), 0) from {MARTS_SCHEMA}.rpt_messages_daily)
             as mart_messages,
-        (select count(*) from {RESPONDIO_MESSAGES.qualified}) as raw_messages
+        (select count(*) from raw_message_ids) as raw_messages
 """
+
+
+def ensure_source_tables(warehouse: WarehouseResource) -> None:
+    """Create every raw table dbt declares as a source, empty if its source is not configured
+    here (a deployment may read respond.io's API, the webhook captures, or both)."""
+    with warehouse.connect() as con:
+        for table in respondio.API_TABLES:
+            ensure_raw_table(con, table)
+        ensure_capture_tables(con)
 
 
 @dg.asset_check(

@@ -8,15 +8,20 @@ An expectation that raised instead of evaluating is a failure, never a pass.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 if TYPE_CHECKING:
+    import duckdb
     import great_expectations as gx
     import pandas as pd
+
+    from extract.load import RawTable
 
 SAMPLE_SIZE = 10
 # Validated timestamps must fall between WhatsApp Business's launch year and a day from now.
@@ -126,3 +131,42 @@ def epoch_bounds(now_epoch: float) -> dict[str, int]:
         "min_value": EARLIEST_VALID_EPOCH,
         "max_value": int(now_epoch) + FUTURE_TOLERANCE_SECONDS,
     }
+
+
+@dataclass(frozen=True)
+class BatchSuite:
+    """A GX suite over a raw table's batches not yet validated: `sql` selects the columns the
+    expectations need, for the batch ids bound to `$batch_ids`."""
+
+    name: str
+    table: RawTable
+    sql: str
+    expectations: Callable[[dict[str, int]], Sequence[gx.expectations.Expectation]]
+
+
+def gate_new_batches(
+    con_factory: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+    suites: Sequence[BatchSuite],
+) -> dg.AssetCheckResult:
+    """Validate every batch no gate has passed yet (normally the one just loaded; a batch that
+    failed keeps failing until its source sends corrected records) and mark them validated when
+    every suite passes. The expectations get the valid epoch bounds of this moment."""
+    from extract.load import mark_batches_validated, unvalidated_batch_ids
+
+    bounds = epoch_bounds(time.time())
+    with con_factory() as con:
+        batches = {suite.name: unvalidated_batch_ids(con, suite.table) for suite in suites}
+        frames = {
+            suite.name: con.execute(suite.sql, {"batch_ids": batches[suite.name]}).df()
+            for suite in suites
+        }
+    outcomes = [
+        validate_frame(suite.name, frames[suite.name], suite.expectations(bounds))
+        for suite in suites
+    ]
+    validated = sorted({batch for ids in batches.values() for batch in ids})
+    result = check_result(outcomes, {"batches_validated": len(validated)})
+    if result.passed:
+        with con_factory() as con:
+            mark_batches_validated(con, validated)
+    return result

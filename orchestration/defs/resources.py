@@ -58,6 +58,16 @@ class RespondioApiResource(dg.ConfigurableResource):
             session.close()
 
 
+class WebhookCapturesResource(dg.ConfigurableResource):
+    """The directory webhook receivers write their capture files to (sub-directories too)."""
+
+    directory: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.directory)
+
+
 def build_resources() -> dict[str, object]:
     return {
         "warehouse": WarehouseResource(data_dir=dg.EnvVar("WABI_DATA_DIR")),
@@ -65,5 +75,6 @@ def build_resources() -> dict[str, object]:
         "respondio_api": RespondioApiResource(
             base_url=dg.EnvVar("WABI_PLATFORM_URL"), token=dg.EnvVar("WABI_PLATFORM_TOKEN")
         ),
+        "webhooks": WebhookCapturesResource(directory=dg.EnvVar("WABI_WEBHOOK_DIR")),
         "dbt": DbtCliResource(project_dir=wabi_dbt_project, dbt_executable=dbt_executable()),
     }

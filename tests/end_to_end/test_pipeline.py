@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from simulator.oracle import MESSAGES_DAILY_COLUMNS, read_expected
-from tests.conftest import refresh_from
+from tests.conftest import PIPELINE_FAULTS, refresh_from
 
 CONTRACT_TABLES = {"fct_messages", "rpt_messages_daily"}
 
@@ -106,19 +106,38 @@ def test_the_run_recorded_every_gate_as_passed(built_pipeline):
 
 def test_a_rerun_without_new_data_loads_nothing_and_publishes_the_same_figures(pipeline_copy):
     before = _messages_daily(pipeline_copy.analytics_path)
+    with duckdb.connect(str(pipeline_copy.warehouse_path), read_only=True) as con:
+        first_run_end, raw_rows = con.execute(
+            "select max(finished_at), (select count(*) from raw.whatsapp_cloud__payloads) "
+            "from raw._batches"
+        ).fetchone()
 
-    refresh_from(pipeline_copy.workspace_dir, pipeline_copy.data_dir)
+    refresh_from(pipeline_copy.workspace_dir, pipeline_copy.data_dir, faults=PIPELINE_FAULTS)
 
     with duckdb.connect(str(pipeline_copy.warehouse_path), read_only=True) as con:
-        latest = con.execute(
-            "select entity, fetched, inserted, updated from raw._batches "
-            "qualify row_number() over (partition by entity order by finished_at desc) = 1"
+        rerun = con.execute(
+            "select source, entity, fetched, inserted, updated from raw._batches "
+            "where finished_at > ?",
+            [first_run_end],
         ).fetchall()
-    assert {row[0] for row in latest} == {"contacts", "messages"}
-    assert all(
-        fetched > 0 and inserted == 0 and updated == 0 for _, fetched, inserted, updated in latest
-    )
+        files_loaded_again = con.execute(
+            "select count(*) from raw._capture_files where last_loaded_at > ?", [first_run_end]
+        ).fetchone()[0]
+        payloads = con.execute("select count(*) from raw.whatsapp_cloud__payloads").fetchone()[0]
+    api_entities = {entity for source, entity, *_ in rerun if source == "respondio"}
+    assert {"users", "channels", "closing_notes", "contacts", "messages"} <= api_entities
+    assert all(inserted == updated == 0 for *_, inserted, updated in rerun)
+    assert all(fetched > 0 for source, *_, fetched, _, _ in rerun if source == "respondio")
+    assert files_loaded_again == 0
+    assert payloads == raw_rows > 0
     assert _messages_daily(pipeline_copy.analytics_path) == before
+
+
+def test_no_log_line_of_a_faulty_run_shows_the_token(built_pipeline):
+    """The shared run went through 429s, 5xx and dropped connections, each logged."""
+    log_text = built_pipeline.log_file.read_text()
+    assert "retrying" in log_text or "rate limited" in log_text
+    assert built_pipeline.token not in log_text
 
 
 def test_a_duckdb_1x_shell_reads_every_published_table(built_pipeline):

@@ -2,6 +2,7 @@
 it was: the raw batch gate (GX), the dbt tests, and the marts gate (GX)."""
 
 import json
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -14,9 +15,16 @@ from tests.conftest import refresh_from
 
 
 def _append_message(workspace_dir, **changes):
-    """A source that starts sending a bad record: one more message for an existing contact."""
+    """A source that starts sending a bad record: one more message for a contact with an open
+    conversation (so the incremental walk visits it)."""
+    contacts = (workspace_dir / "api" / "contacts.jsonl").read_text().splitlines()
+    open_ids = {c["id"] for c in map(json.loads, contacts) if c["status"] == "open"}
     messages = workspace_dir / "api" / "messages.jsonl"
-    template = json.loads(next(line for line in messages.open() if '"outgoing"' in line))
+    template = next(
+        m
+        for m in map(json.loads, messages.read_text().splitlines())
+        if m["traffic"] == "outgoing" and m["contactId"] in open_ids
+    )
     record = template | {"messageId": 999_000_001, "channelMessageId": "wabi-test-bad"} | changes
     with messages.open("a") as handle:
         handle.write(json.dumps(record) + "\n")
@@ -54,6 +62,27 @@ def test_a_batch_with_1970_statuses_fails_the_raw_gate_and_nothing_downstream_ru
     with pytest.raises(RefreshFailed, match="new_messages_valid"):
         refresh_from(pipeline_copy.workspace_dir, pipeline_copy.data_dir)
     assert pipeline_copy.analytics_path.read_bytes() == published_before
+
+
+def test_a_capture_with_1970_statuses_fails_the_whatsapp_cloud_gate(pipeline_copy):
+    """A webhook receiver that wrote a status with a zero timestamp: the capture gate names it,
+    no mart is rebuilt and analytics.duckdb stays as it was."""
+    fixture = (
+        Path(__file__).parents[1] / "fixtures" / "whatsapp_cloud" / "status_sent_pmp_marketing.json"
+    )
+    payload = json.loads(fixture.read_text())
+    status = payload["entry"][0]["changes"][0]["value"]["statuses"][0]
+    status |= {"id": "wamid.wabi-test-1970", "timestamp": "0"}
+    capture = pipeline_copy.workspace_dir / "captures" / "whatsapp_cloud" / "receiver-2.jsonl"
+    capture.write_text(json.dumps(payload) + "\n")
+    published_before = pipeline_copy.analytics_path.read_bytes()
+
+    with pytest.raises(RefreshFailed, match="new_whatsapp_cloud_valid") as failure:
+        refresh_from(pipeline_copy.workspace_dir, pipeline_copy.data_dir)
+
+    assert "status_epoch" in str(failure.value)
+    assert pipeline_copy.analytics_path.read_bytes() == published_before
+    assert not _fct_messages_has(pipeline_copy.data_dir, "wamid.wabi-test-1970")
 
 
 def test_a_record_that_breaks_a_dbt_test_stops_publishing(pipeline_copy):

@@ -11,6 +11,7 @@ from orchestration.settings import REPO_ROOT
 
 GX_GATES = {
     "raw/respondio__messages:new_messages_valid",
+    "raw/whatsapp_cloud__statuses:new_whatsapp_cloud_valid",
     "rpt_messages_daily:messages_daily_consistent",
 }
 
@@ -19,25 +20,70 @@ def _graph():
     return defs.resolve_asset_graph()
 
 
+RAW_ASSETS = {
+    "raw/respondio__users",
+    "raw/respondio__channels",
+    "raw/respondio__closing_notes",
+    "raw/respondio__contacts",
+    "raw/respondio__messages",
+    "raw/respondio__events",
+    "raw/whatsapp_cloud__payloads",
+    "raw/whatsapp_cloud__messages",
+    "raw/whatsapp_cloud__statuses",
+    "raw/whatsapp_cloud__contacts",
+    "raw/whatsapp_cloud__errors",
+}
+
+
 def test_every_asset_is_materialisable_and_publish_waits_for_the_marts():
     graph = _graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {
-        "raw/respondio__contacts",
-        "raw/respondio__messages",
-        "stg_respondio__contacts",
-        "stg_respondio__messages",
-        "stg_respondio__message_statuses",
-        "int_message_statuses_pivoted",
-        "fct_messages",
-        "rpt_messages_daily",
-        "publish",
-    }
+    assert {key for key in keys if key.startswith("raw/")} == RAW_ASSETS
+    assert {"fct_messages", "rpt_messages_daily", "publish"} <= keys
     assert all(graph.get(key).is_materializable for key in graph.get_all_asset_keys())
     assert graph.get(dg.AssetKey("publish")).parent_keys == {
         dg.AssetKey("fct_messages"),
         dg.AssetKey("rpt_messages_daily"),
     }
+
+
+def _scheduled(monkeypatch, **env: str):
+    for name in ("WABI_PLATFORM_URL", "WABI_PLATFORM_TOKEN", "WABI_WEBHOOK_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    schedule = defs.resolve_schedule_def("daily_refresh_job_schedule")
+    context = dg.build_schedule_context(repository_def=defs.get_repository_def())
+    return schedule.evaluate_tick(context)
+
+
+def test_the_schedule_refreshes_only_the_configured_sources(monkeypatch, tmp_path):
+    only_captures = _scheduled(monkeypatch, WABI_WEBHOOK_DIR=str(tmp_path))
+    both = _scheduled(
+        monkeypatch,
+        WABI_WEBHOOK_DIR=str(tmp_path),
+        WABI_PLATFORM_URL="http://127.0.0.1:9/v2",
+        WABI_PLATFORM_TOKEN="t",
+    )
+
+    def raw_selected(result) -> set[str]:
+        (request,) = result.run_requests
+        return {k.to_user_string() for k in request.asset_selection} & RAW_ASSETS
+
+    assert raw_selected(both) == RAW_ASSETS
+    assert raw_selected(only_captures) == {
+        key for key in RAW_ASSETS if key.startswith("raw/whatsapp_cloud") or "events" in key
+    }
+    (request,) = only_captures.run_requests
+    assert {"rpt_messages_daily", "publish"} <= {
+        k.to_user_string() for k in request.asset_selection
+    }
+
+
+def test_the_schedule_skips_when_no_source_is_configured(monkeypatch):
+    result = _scheduled(monkeypatch)
+    assert not result.run_requests
+    assert "no source is configured" in result.skip_message
 
 
 def test_gx_gates_and_dbt_tests_are_blocking_checks():
@@ -53,6 +99,7 @@ def test_the_daily_schedule_runs_the_refresh_job():
     schedule = defs.resolve_schedule_def("daily_refresh_job_schedule")
     assert schedule.job_name == "daily_refresh_job"
     assert schedule.cron_schedule == "0 6 * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     job = defs.resolve_job_def("daily_refresh_job")
     assert job.executor_def.name == "in_process"
 

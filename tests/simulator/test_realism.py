@@ -61,7 +61,7 @@ def whatsapp_channel_ids(workspace) -> set[int]:
 def events(workspace) -> list[dict]:
     """respond.io webhook events in arrival order, redeliveries dropped."""
     seen, unique = set(), []
-    for path in sorted((workspace / "respondio_events").glob("*.jsonl")):
+    for path in sorted((workspace / "captures" / "respondio_events").glob("*.jsonl")):
         for event in _jsonl(path):
             if event["eventId"] not in seen:
                 seen.add(event["eventId"])
@@ -73,7 +73,7 @@ def events(workspace) -> list[dict]:
 def meta_statuses(workspace) -> list[tuple[str, dict]]:
     """Every `statuses[]` element of the Meta captures in arrival order, as (raw line, status)."""
     found = []
-    for path in sorted((workspace / "whatsapp_cloud").glob("*.jsonl")):
+    for path in sorted((workspace / "captures" / "whatsapp_cloud").glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             payload = json.loads(line)
             for entry in payload["entry"]:
@@ -86,7 +86,7 @@ def meta_statuses(workspace) -> list[tuple[str, dict]]:
 def meta_wamids(workspace) -> set[str]:
     """The wamids of every incoming message and status in the Meta captures."""
     wamids = set()
-    for path in sorted((workspace / "whatsapp_cloud").glob("*.jsonl")):
+    for path in sorted((workspace / "captures" / "whatsapp_cloud").glob("*.jsonl")):
         for payload in _jsonl(path):
             for entry in payload["entry"]:
                 for change in entry["changes"]:

@@ -1,6 +1,6 @@
 with messages as (
 
-    select * from {{ ref('stg_respondio__messages') }}
+    select * from {{ ref('int_messages') }}
 
 ),
 
@@ -18,7 +18,8 @@ messages_with_state as (
         status_times.delivered_at,
         status_times.read_at,
         status_times.failed_at,
-        status_times.failure_message,
+        status_times.error_code,
+        status_times.error_title,
         -- the furthest state reached: a later delivered or read outranks a failure
         case
             when messages.direction = 'incoming' then 'received'
@@ -34,8 +35,10 @@ messages_with_state as (
             else coalesce(status_times.sent_at, status_times.first_status_at, messages.created_at)
         end as reported_at
     from messages
+    -- only outgoing messages have a delivery state
     left join status_times
-        on messages.respondio_message_id = status_times.respondio_message_id
+        on messages.message_id = status_times.message_id
+        and messages.direction = 'outgoing'
 
 ),
 
@@ -69,8 +72,8 @@ final as (
         read_at,
         failed_at,
         status,
-        cast(null as integer) as error_code,
-        failure_message as error_title,
+        error_code,
+        error_title,
         coalesce(
             direction = 'outgoing'
             and (

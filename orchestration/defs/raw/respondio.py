@@ -1,22 +1,66 @@
 """Raw assets of the respond.io source and the gates on each new batch."""
 
-import time
+from collections.abc import Callable, Iterator
 
 import dagster as dg
 
-from extract.load import RawLoader, RawTable, mark_batches_validated, unvalidated_batch_ids
-from orchestration.defs.gates import check_result, epoch_bounds, validate_frame
+from extract import respondio
+from extract.captures import RESPONDIO_EVENTS, ensure_capture_tables
+from extract.load import RawLoader, RawTable
+from extract.respondio import Page, RespondioClient
+from orchestration.defs.gates import BatchSuite, gate_new_batches
 from orchestration.defs.resources import RespondioApiResource, WarehouseResource
 
-RESPONDIO_CONTACTS = RawTable(source="respondio", entity="contacts", key_field="id")
-RESPONDIO_MESSAGES = RawTable(source="respondio", entity="messages", key_field="messageId")
 GROUP = "raw_respondio"
 OWNERS = ["team:data-platform"]
 MESSAGE_STATUSES = ["pending", "sent", "delivered", "read", "failed"]
 
 
+def _space_list_asset(
+    table: RawTable, pages: Callable[[RespondioClient], Iterator[Page]], description: str
+) -> dg.AssetsDefinition:
+    """A raw asset holding one of the workspace's small lists, reloaded whole every run (the
+    upsert leaves unchanged records alone)."""
+
+    @dg.asset(
+        key=["raw", table.name],
+        group_name=GROUP,
+        owners=OWNERS,
+        kinds={"python", "duckdb"},
+        description=description,
+    )
+    def _space_list(
+        warehouse: WarehouseResource, respondio_api: RespondioApiResource
+    ) -> dg.MaterializeResult:
+        with respondio_api.client() as client, warehouse.connect() as con:
+            loader = RawLoader(con, table)
+            for page in pages(client):
+                loader.add(page.items, page.url)
+            result = loader.commit()
+        return dg.MaterializeResult(metadata=result.as_metadata())
+
+    return _space_list
+
+
+respondio__users = _space_list_asset(
+    respondio.USERS,
+    RespondioClient.users,
+    "respond.io users (`GET /space/user`): agents, managers and owners with their team.",
+)
+respondio__channels = _space_list_asset(
+    respondio.CHANNELS,
+    RespondioClient.channels,
+    "respond.io channels (`GET /space/channel`): one row per channel id, with its `source`.",
+)
+respondio__closing_notes = _space_list_asset(
+    respondio.CLOSING_NOTES,
+    RespondioClient.closing_notes,
+    "respond.io closing-note categories (`GET /space/closing_notes`), keyed by category.",
+)
+
+
 @dg.asset(
-    key=["raw", RESPONDIO_CONTACTS.name],
+    key=["raw", respondio.CONTACTS.name],
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "duckdb"},
@@ -26,7 +70,7 @@ def respondio__contacts(
     warehouse: WarehouseResource, respondio_api: RespondioApiResource
 ) -> dg.MaterializeResult:
     with respondio_api.client() as client, warehouse.connect() as con:
-        loader = RawLoader(con, RESPONDIO_CONTACTS)
+        loader = RawLoader(con, respondio.CONTACTS)
         for page in client.contacts():
             loader.add(page.items, page.url)
         result = loader.commit()
@@ -35,38 +79,34 @@ def respondio__contacts(
 
 
 @dg.asset(
-    key=["raw", RESPONDIO_MESSAGES.name],
-    deps=[respondio__contacts],
+    key=["raw", respondio.MESSAGES.name],
+    deps=[respondio__contacts, dg.AssetKey(["raw", RESPONDIO_EVENTS.name])],
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "duckdb"},
     description=(
-        "respond.io messages of every contact (`GET /contact/{identifier}/message/list`), one row "
-        "per messageId, JSON as sent, outgoing ones with their status history."
+        "respond.io messages (`GET /contact/{identifier}/message/list`), one row per messageId, "
+        "JSON as sent, outgoing ones with their status history. Walks the contacts whose "
+        "activity moved (changed in the contact list, an open conversation, or named by a "
+        "captured event) and every contact once a week."
     ),
 )
 def respondio__messages(
     warehouse: WarehouseResource, respondio_api: RespondioApiResource
 ) -> dg.MaterializeResult:
     with respondio_api.client() as client, warehouse.connect() as con:
-        contact_ids = [
-            row[0]
-            for row in con.execute(
-                f"select _record_id from {RESPONDIO_CONTACTS.qualified} order by _record_id"
-            ).fetchall()
-        ]
-        loader = RawLoader(con, RESPONDIO_MESSAGES)
-        for page in client.messages_of_contacts(contact_ids):
+        ensure_capture_tables(con)  # the walk reads captured events when there are any
+        walk = respondio.plan_message_walk(con, RESPONDIO_EVENTS.qualified)
+        loader = RawLoader(con, respondio.MESSAGES)
+        for page in client.messages_of_contacts(walk.contact_ids):
             loader.add(page.items, page.url)
         result = loader.commit()
+        respondio.record_message_walk(con, walk)
         requests = dict(client.session.stats)
     return dg.MaterializeResult(
         metadata=result.as_metadata()
-        | {
-            "contacts_walked": len(contact_ids),
-            "contacts_gone": len(client.contacts_gone),
-            "http": requests,
-        }
+        | walk.as_metadata()
+        | {"contacts_gone": len(client.contacts_gone), "http": requests}
     )
 
 
@@ -77,7 +117,7 @@ NEW_MESSAGES_SQL = f"""
         json_extract_string(record, '$.contactId') as contact_id,
         json_extract_string(record, '$.channelId') as channel_id,
         try_cast(json_extract_string(record, '$.timestamp') as bigint) as created_epoch
-    from {RESPONDIO_MESSAGES.qualified}
+    from {respondio.MESSAGES.qualified}
     where list_contains($batch_ids, _batch_id)
 """
 NEW_STATUSES_SQL = f"""
@@ -85,7 +125,7 @@ NEW_STATUSES_SQL = f"""
         _record_id as message_id,
         json_extract_string(status_entry, '$.value') as status,
         try_cast(json_extract_string(status_entry, '$.timestamp') as bigint) as status_epoch
-    from {RESPONDIO_MESSAGES.qualified}
+    from {respondio.MESSAGES.qualified}
     cross join unnest(json_extract(record, '$.status[*]')) as entries(status_entry)
     where list_contains($batch_ids, _batch_id)
 """
@@ -105,41 +145,36 @@ NEW_STATUSES_SQL = f"""
 def new_messages_valid(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     import great_expectations.expectations as gxe
 
-    with warehouse.connect() as con:
-        batch_ids = unvalidated_batch_ids(con, RESPONDIO_MESSAGES)
-        messages = con.execute(NEW_MESSAGES_SQL, {"batch_ids": batch_ids}).df()
-        statuses = con.execute(NEW_STATUSES_SQL, {"batch_ids": batch_ids}).df()
-    bounds = epoch_bounds(time.time())
-    outcomes = [
-        validate_frame(
-            "respondio_new_messages",
-            messages,
-            [
-                gxe.ExpectColumnValuesToNotBeNull(column="message_id"),
-                gxe.ExpectColumnValuesToBeUnique(column="message_id"),
-                gxe.ExpectColumnValuesToNotBeNull(column="contact_id"),
-                gxe.ExpectColumnValuesToNotBeNull(column="channel_id"),
-                gxe.ExpectColumnValuesToBeInSet(
-                    column="traffic", value_set=["incoming", "outgoing"]
-                ),
-                gxe.ExpectColumnValuesToNotBeNull(column="traffic"),
-                gxe.ExpectColumnValuesToNotBeNull(column="created_epoch"),
-                gxe.ExpectColumnValuesToBeBetween(column="created_epoch", **bounds),
-            ],
-        ),
-        validate_frame(
-            "respondio_new_message_statuses",
-            statuses,
-            [
-                gxe.ExpectColumnValuesToBeInSet(column="status", value_set=MESSAGE_STATUSES),
-                gxe.ExpectColumnValuesToNotBeNull(column="status"),
-                gxe.ExpectColumnValuesToNotBeNull(column="status_epoch"),
-                gxe.ExpectColumnValuesToBeBetween(column="status_epoch", **bounds),
-            ],
-        ),
-    ]
-    result = check_result(outcomes, {"batches_validated": len(batch_ids)})
-    if result.passed:
-        with warehouse.connect() as con:
-            mark_batches_validated(con, batch_ids)
-    return result
+    return gate_new_batches(
+        warehouse.connect,
+        [
+            BatchSuite(
+                "respondio_new_messages",
+                respondio.MESSAGES,
+                NEW_MESSAGES_SQL,
+                lambda bounds: [
+                    gxe.ExpectColumnValuesToNotBeNull(column="message_id"),
+                    gxe.ExpectColumnValuesToBeUnique(column="message_id"),
+                    gxe.ExpectColumnValuesToNotBeNull(column="contact_id"),
+                    gxe.ExpectColumnValuesToNotBeNull(column="channel_id"),
+                    gxe.ExpectColumnValuesToBeInSet(
+                        column="traffic", value_set=["incoming", "outgoing"]
+                    ),
+                    gxe.ExpectColumnValuesToNotBeNull(column="traffic"),
+                    gxe.ExpectColumnValuesToNotBeNull(column="created_epoch"),
+                    gxe.ExpectColumnValuesToBeBetween(column="created_epoch", **bounds),
+                ],
+            ),
+            BatchSuite(
+                "respondio_new_message_statuses",
+                respondio.MESSAGES,
+                NEW_STATUSES_SQL,
+                lambda bounds: [
+                    gxe.ExpectColumnValuesToBeInSet(column="status", value_set=MESSAGE_STATUSES),
+                    gxe.ExpectColumnValuesToNotBeNull(column="status"),
+                    gxe.ExpectColumnValuesToNotBeNull(column="status_epoch"),
+                    gxe.ExpectColumnValuesToBeBetween(column="status_epoch", **bounds),
+                ],
+            ),
+        ],
+    )

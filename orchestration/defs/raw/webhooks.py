@@ -1,0 +1,115 @@
+"""Raw assets of the webhook captures under `WABI_WEBHOOK_DIR`: Meta's WhatsApp Cloud payloads
+and respond.io's events, loaded together because one directory walk reads both."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from extract import whatsapp_cloud
+from extract.captures import RESPONDIO_EVENTS, load_captures
+from orchestration.defs.gates import BatchSuite, gate_new_batches
+from orchestration.defs.resources import WarehouseResource, WebhookCapturesResource
+
+GROUP = "raw_webhooks"
+OWNERS = ["team:data-platform"]
+DESCRIPTIONS = {
+    whatsapp_cloud.PAYLOADS: "Every WhatsApp Cloud webhook payload as Meta sent it, once each.",
+    whatsapp_cloud.MESSAGES: "Incoming WhatsApp messages (`messages[]`), one row per wamid.",
+    whatsapp_cloud.STATUSES: "WhatsApp status events (`statuses[]`), one per wamid, status, time.",
+    whatsapp_cloud.CONTACTS: "WhatsApp contact profiles (`contacts[]`), one row per wa_id.",
+    whatsapp_cloud.ERRORS: "Errors Meta reported for a whole change (value-level `errors[]`).",
+    RESPONDIO_EVENTS: "respond.io webhook events (conversations, assignments, contacts).",
+}
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            key=["raw", table.name],
+            group_name=GROUP,
+            owners=OWNERS,
+            kinds={"python", "duckdb"},
+            description=description,
+        )
+        for table, description in DESCRIPTIONS.items()
+    ],
+    name="webhook_captures",
+)
+def webhook_captures(
+    warehouse: WarehouseResource, webhooks: WebhookCapturesResource
+) -> Iterator[dg.MaterializeResult]:
+    """New and grown capture files only (a manifest tracks what was loaded); malformed lines go
+    to `raw.rejected_records` and the rest loads."""
+    with warehouse.connect() as con:
+        report = load_captures(con, webhooks.path)
+    tables = report.tables
+    common = {key: value for key, value in report.as_metadata().items() if key not in ("tables",)}
+    for table in DESCRIPTIONS:
+        yield dg.MaterializeResult(
+            asset_key=["raw", table.name],
+            metadata=common | tables.get(table.qualified, {"inserted": 0, "updated": 0}),
+        )
+
+
+NEW_META_MESSAGES_SQL = f"""
+    select
+        _record_id as wamid,
+        json_extract_string(record, '$.type') as message_type,
+        try_cast(json_extract_string(record, '$.timestamp') as bigint) as sent_epoch
+    from {whatsapp_cloud.MESSAGES.qualified}
+    where list_contains($batch_ids, _batch_id)
+"""
+NEW_META_STATUSES_SQL = f"""
+    select
+        json_extract_string(record, '$.id') as wamid,
+        json_extract_string(record, '$.status') as status,
+        try_cast(json_extract_string(record, '$.timestamp') as bigint) as status_epoch
+    from {whatsapp_cloud.STATUSES.qualified}
+    where list_contains($batch_ids, _batch_id)
+"""
+# Meta's status values (SOURCES.md §1), `deleted` and `warning` included as some accounts get them.
+META_STATUSES = ["sent", "delivered", "read", "failed", "deleted", "warning"]
+
+
+@dg.asset_check(
+    asset=dg.AssetKey(["raw", whatsapp_cloud.STATUSES.name]),
+    name="new_whatsapp_cloud_valid",
+    blocking=True,
+    additional_deps=[dg.AssetKey(["raw", whatsapp_cloud.MESSAGES.name])],
+    description=(
+        "Great Expectations on every WhatsApp Cloud batch not yet validated: wamids present, "
+        "status values Meta's, every timestamp after 2009-01-01 and at most a day ahead. A "
+        "failing batch keeps failing until the captures are corrected."
+    ),
+)
+def new_whatsapp_cloud_valid(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    import great_expectations.expectations as gxe
+
+    return gate_new_batches(
+        warehouse.connect,
+        [
+            BatchSuite(
+                "whatsapp_cloud_new_messages",
+                whatsapp_cloud.MESSAGES,
+                NEW_META_MESSAGES_SQL,
+                lambda bounds: [
+                    gxe.ExpectColumnValuesToNotBeNull(column="wamid"),
+                    gxe.ExpectColumnValuesToNotBeNull(column="message_type"),
+                    gxe.ExpectColumnValuesToNotBeNull(column="sent_epoch"),
+                    gxe.ExpectColumnValuesToBeBetween(column="sent_epoch", **bounds),
+                ],
+            ),
+            BatchSuite(
+                "whatsapp_cloud_new_statuses",
+                whatsapp_cloud.STATUSES,
+                NEW_META_STATUSES_SQL,
+                lambda bounds: [
+                    gxe.ExpectColumnValuesToNotBeNull(column="wamid"),
+                    gxe.ExpectColumnValuesToNotBeNull(column="status"),
+                    gxe.ExpectColumnValuesToBeInSet(column="status", value_set=META_STATUSES),
+                    gxe.ExpectColumnValuesToNotBeNull(column="status_epoch"),
+                    gxe.ExpectColumnValuesToBeBetween(column="status_epoch", **bounds),
+                ],
+            ),
+        ],
+    )
