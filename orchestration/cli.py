@@ -281,6 +281,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from orchestration.verify import verify
+
+    data_dir = (args.data_dir or Settings.from_env().data_dir).resolve()
+    workspace = (args.workspace or data_dir / "simulated").resolve()
+    analytics = data_dir / "analytics.duckdb"
+    for needed in (analytics, workspace / "expected"):
+        if not needed.exists():
+            print(f"{needed} does not exist: run `wabi demo` first.", file=sys.stderr)
+            return 2
+    results = verify(analytics, workspace)
+    for table, mismatches in results.items():
+        if not mismatches:
+            print(f"ok        {table}")
+            continue
+        print(f"MISMATCH  {table}: {len(mismatches)}")
+        for mismatch in mismatches[: args.show]:
+            print(f"  {mismatch}")
+    failed = [table for table, mismatches in results.items() if mismatches]
+    print(
+        f"{len(results) - len(failed)} of {len(results)} tables equal the oracle"
+        + (f"; differing: {', '.join(failed)}" if failed else ".")
+    )
+    return 1 if failed else 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     settings.export()
@@ -352,6 +378,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--fault-seed", type=int, default=0)
     serve.set_defaults(handler=cmd_serve)
+
+    verify = commands.add_parser(
+        "verify", help="compare the published marts with a simulated workspace's oracle"
+    )
+    verify.add_argument("--data-dir", type=Path, help="default WABI_DATA_DIR or ./data")
+    verify.add_argument(
+        "--workspace", type=Path, help="the simulated workspace; default <data dir>/simulated"
+    )
+    verify.add_argument(
+        "--show", type=int, default=20, help="mismatches printed per table (all are counted)"
+    )
+    verify.set_defaults(handler=cmd_verify)
 
     dev = commands.add_parser("dev", help="open the Dagster UI (asset graph, checks, schedule)")
     dev.add_argument("--port", type=int, default=3000)

@@ -6,6 +6,7 @@ definitions (which need it) are imported.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +53,15 @@ def prepare_manifest(force: bool = False) -> Path:
             cwd=DBT_PROJECT_DIR,
         )
     return manifest
+
+
+def mart_models() -> tuple[str, ...]:
+    """The models under `models/marts/`: the contract's tables, which publish copies."""
+    manifest = json.loads(wabi_dbt_project.manifest_path.read_text())
+    return tuple(
+        sorted(
+            node["name"]
+            for node in manifest["nodes"].values()
+            if node["resource_type"] == "model" and node["fqn"][1] == "marts"
+        )
+    )

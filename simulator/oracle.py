@@ -68,6 +68,19 @@ FIRST_RESPONSE_BUCKETS = (
     (">1h", math.inf),
 )
 OPENED_BY = ("contact", "user", "workflow", "api")
+# The grain of every table the oracle writes: the columns that identify a row.
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "fct_conversations": ("conversation_id",),
+    "rpt_messages_daily": ("report_date", "channel_id"),
+    "rpt_whatsapp_app_statistics": ("report_date", "channel_id"),
+    "rpt_conversations_daily": ("report_date", "channel_id"),
+    "rpt_conversations_by_category": ("report_date", "closing_category"),
+    "rpt_first_response_buckets": ("report_date", "channel_id", "bucket"),
+    "rpt_assignments_daily": ("report_date", "assigned_by_type"),
+    "rpt_busiest_hours": ("day_of_week", "hour_of_day"),
+    "rpt_user_performance_daily": ("report_date", "user_id"),
+    "rpt_contacts_daily": ("report_date",),
+}
 CONTACT_SOURCES = ("inbound", "manual", "import", "api")
 
 

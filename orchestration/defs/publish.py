@@ -15,8 +15,9 @@ import duckdb
 
 from orchestration.defs.dbt import MARTS_SCHEMA
 from orchestration.defs.resources import WarehouseResource
+from orchestration.project import mart_models
 
-PUBLISHED_TABLES = ("fct_messages", "rpt_messages_daily")
+PUBLISHED_TABLES = mart_models()
 STORAGE_VERSION = "v1.0.0"
 
 
