@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export WABI_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME  ?= $(WABI_DATA_DIR)/dagster_home
 
-.PHONY: install demo test lint format dev lock clean bench-simulator
+.PHONY: install demo test lint format dev lock clean bench-simulator bench-extract
 
 install: $(STAMP)
 
@@ -36,6 +36,11 @@ dev: install
 # Simulator speed and memory at 100 k and 1 M messages (a few minutes; prints its numbers).
 bench-simulator: install
 	$(BIN)/python -m benchmarks.simulator
+
+# Extract speed at 100 k and 1 M messages: the API walk over loopback, the capture load, and DuckDB's
+# own JSON reader on the same files for comparison (workspaces cached in data/bench/; minutes).
+bench-extract: install
+	$(BIN)/python -m benchmarks.extract
 
 # Re-pin every installed version after changing pyproject.toml's ranges.
 lock: install

@@ -27,10 +27,10 @@ If a line consumed without its newline later grows, the file is reloaded. A `.js
 follows the same rule. A `.gz` file that ends inside a member (cut short) is read as far as it
 goes; a last line it cuts is held back as above, then rejected as truncated gzip data.
 
-Long lines. No payload is anywhere near `MAX_LINE_BYTES` (16 MiB, the default object limit of
-DuckDB's own JSON reader; Meta's webhook payloads are a few kB). A longer line (or `.json`
-document) is rejected without being held in memory whole: the reject keeps its first
-`KEPT_BYTES` and its length, and its location points at the rest.
+Long lines. No real payload comes near `MAX_LINE_BYTES` (16 MiB, the default object limit of
+DuckDB's own JSON reader; webhook payloads are kilobytes, media travel by reference). A longer
+line (or `.json` document) is rejected without ever being held whole in memory: the reject keeps
+its first `KEPT_BYTES` and its length, and its location points at the rest in the file.
 
 Lines. Each non-blank line is parsed in Python (the canonical form needs it) and classified:
 - a Meta envelope goes to `raw.whatsapp_cloud__payloads`, unpacked by `extract.whatsapp_cloud`;
