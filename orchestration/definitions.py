@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from orchestration.defs import dbt, publish, schedules
+from orchestration.defs import dbt, publish, schedules, sensors
 from orchestration.defs.raw import respondio, webhooks
 from orchestration.defs.resources import build_resources
 
@@ -11,5 +11,6 @@ defs = dg.Definitions(
     asset_checks=dg.load_asset_checks_from_modules([respondio, webhooks, dbt]),
     jobs=[schedules.daily_refresh_job],
     schedules=[schedules.daily_refresh_job_schedule],
+    sensors=[sensors.new_captures_sensor, sensors.alert_on_run_failure],
     resources=build_resources(),
 )

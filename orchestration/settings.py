@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -18,6 +19,8 @@ class Settings:
     platform_url: str | None
     platform_token: str | None
     webhook_dir: Path | None = None
+    refresh_at: time = time(6, 0)  # local time of the daily refresh, in `timezone`
+    alert_webhook: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -27,6 +30,8 @@ class Settings:
             platform_url=os.environ.get("WABI_PLATFORM_URL") or None,
             platform_token=os.environ.get("WABI_PLATFORM_TOKEN") or None,
             webhook_dir=_path(os.environ.get("WABI_WEBHOOK_DIR")),
+            refresh_at=time.fromisoformat(os.environ.get("WABI_REFRESH_AT") or "06:00"),
+            alert_webhook=os.environ.get("WABI_ALERT_WEBHOOK") or None,
         )
 
     @property

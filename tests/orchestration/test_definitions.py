@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -21,6 +22,14 @@ def _graph():
     return defs.resolve_asset_graph()
 
 
+NOON_UTC = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+SCHEDULE_VARIABLES = (
+    "WABI_PLATFORM_URL",
+    "WABI_PLATFORM_TOKEN",
+    "WABI_WEBHOOK_DIR",
+    "WABI_TIMEZONE",
+    "WABI_REFRESH_AT",
+)
 RAW_ASSETS = {
     "raw/respondio__users",
     "raw/respondio__channels",
@@ -47,14 +56,33 @@ def test_every_asset_is_materialisable_and_publish_waits_for_the_marts():
     assert graph.get(dg.AssetKey("publish")).parent_keys == marts
 
 
-def _scheduled(monkeypatch, **env: str):
-    for name in ("WABI_PLATFORM_URL", "WABI_PLATFORM_TOKEN", "WABI_WEBHOOK_DIR"):
+def _scheduled(monkeypatch, at: datetime = NOON_UTC, **env: str):
+    for name in SCHEDULE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     schedule = defs.resolve_schedule_def("daily_refresh_job_schedule")
-    context = dg.build_schedule_context(repository_def=defs.get_repository_def())
+    context = dg.build_schedule_context(
+        repository_def=defs.get_repository_def(), scheduled_execution_time=at
+    )
     return schedule.evaluate_tick(context)
+
+
+def test_the_schedule_runs_once_a_day_at_the_local_refresh_time(monkeypatch, tmp_path):
+    """06:30 in Kolkata is 01:00 UTC: the tick before skips, the ones after ask for the same
+    run (its key is the local date), and the next local day asks again."""
+    local = {"WABI_WEBHOOK_DIR": str(tmp_path), "WABI_TIMEZONE": "Asia/Kolkata"}
+    local["WABI_REFRESH_AT"] = "06:30"
+    before = _scheduled(monkeypatch, datetime(2026, 11, 24, 0, 45, tzinfo=UTC), **local)
+    due = _scheduled(monkeypatch, datetime(2026, 11, 24, 1, 0, tzinfo=UTC), **local)
+    later = _scheduled(monkeypatch, datetime(2026, 11, 24, 17, 0, tzinfo=UTC), **local)
+    next_day = _scheduled(monkeypatch, datetime(2026, 11, 25, 1, 15, tzinfo=UTC), **local)
+
+    assert not before.run_requests
+    assert "06:30:00 Asia/Kolkata" in before.skip_message
+    assert [r.run_key for r in due.run_requests] == ["daily-2026-11-24"]
+    assert [r.run_key for r in later.run_requests] == ["daily-2026-11-24"]
+    assert [r.run_key for r in next_day.run_requests] == ["daily-2026-11-25"]
 
 
 def test_the_schedule_refreshes_only_the_configured_sources(monkeypatch, tmp_path):
@@ -98,7 +126,7 @@ def test_gx_gates_and_dbt_tests_are_blocking_checks():
 def test_the_daily_schedule_runs_the_refresh_job():
     schedule = defs.resolve_schedule_def("daily_refresh_job_schedule")
     assert schedule.job_name == "daily_refresh_job"
-    assert schedule.cron_schedule == "0 6 * * *"
+    assert schedule.cron_schedule == "*/15 * * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     job = defs.resolve_job_def("daily_refresh_job")
     assert job.executor_def.name == "in_process"
