@@ -10,7 +10,13 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from extract import respondio, whatsapp_cloud
 from extract.captures import ensure_capture_tables
 from extract.load import RAW_SCHEMA, ensure_raw_table
-from orchestration.defs.gates import check_result, validate_frame
+from orchestration.defs.gates import (
+    CheckRecord,
+    check_result,
+    record_check_results,
+    run_id_of,
+    validate_frame,
+)
 from orchestration.defs.resources import ReportingResource, WarehouseResource
 from orchestration.project import wabi_dbt_project
 
@@ -53,9 +59,17 @@ def wabi_dbt_models(
     import json
 
     ensure_source_tables(warehouse)
-    yield from dbt.cli(
-        ["build", "--vars", json.dumps(dbt_vars(reporting))], context=context
-    ).stream()
+    tests: list[CheckRecord] = []
+    try:
+        for event in dbt.cli(
+            ["build", "--vars", json.dumps(dbt_vars(reporting))], context=context
+        ).stream():
+            if isinstance(event, dg.AssetCheckResult) and event.asset_key and event.check_name:
+                tests.append(CheckRecord(event.asset_key, event.check_name, event))
+            yield event
+    finally:
+        with warehouse.connect() as con:
+            record_check_results(con, run_id_of(context), tests)
 
 
 # Every message the raw layer knows, counted once across sources by the contract's identity (a
@@ -101,7 +115,9 @@ def ensure_source_tables(warehouse: WarehouseResource) -> None:
         "counted once (received + sent equals the raw message count)."
     ),
 )
-def messages_daily_consistent(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def messages_daily_consistent(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
     import great_expectations.expectations as gxe
 
     with warehouse.connect(read_only=True) as con:
@@ -141,4 +157,8 @@ def messages_daily_consistent(warehouse: WarehouseResource) -> dg.AssetCheckResu
             ],
         ),
     ]
-    return check_result(outcomes, {"raw_schema": RAW_SCHEMA})
+    result = check_result(outcomes, {"raw_schema": RAW_SCHEMA})
+    with warehouse.connect() as con:
+        record = CheckRecord(dg.AssetKey("rpt_messages_daily"), "messages_daily_consistent", result)
+        record_check_results(con, run_id_of(context), [record])
+    return result

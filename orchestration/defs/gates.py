@@ -7,6 +7,7 @@ An expectation that raised instead of evaluating is a failure, never a pass.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -145,6 +146,8 @@ class BatchSuite:
 
 
 def gate_new_batches(
+    context: dg.AssetCheckExecutionContext,
+    check: tuple[dg.AssetKey, str],
     con_factory: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
     suites: Sequence[BatchSuite],
 ) -> dg.AssetCheckResult:
@@ -166,7 +169,60 @@ def gate_new_batches(
     ]
     validated = sorted({batch for ids in batches.values() for batch in ids})
     result = check_result(outcomes, {"batches_validated": len(validated)})
-    if result.passed:
-        with con_factory() as con:
+    with con_factory() as con:
+        record_check_results(con, run_id_of(context), [CheckRecord(*check, result)])
+        if result.passed:
             mark_batches_validated(con, validated)
     return result
+
+
+def run_id_of(context: dg.AssetCheckExecutionContext | dg.AssetExecutionContext) -> str:
+    """The run's id; a check invoked directly (as a test may) runs outside any run."""
+    try:
+        return context.run.run_id
+    except dg.DagsterError:  # DagsterInvalidPropertyError, which dagster does not export
+        return "direct-invocation"
+
+
+AUDIT_TABLE = "audit.check_results"
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    asset_key: dg.AssetKey
+    check_name: str
+    result: dg.AssetCheckResult
+
+
+def record_check_results(
+    con: duckdb.DuckDBPyConnection, run_id: str, records: Sequence[CheckRecord]
+) -> None:
+    """Keep each check's outcome in the warehouse (`audit.check_results`), beside Dagster's own
+    record, so a gate's history can be queried with SQL."""
+    from extract.load import utc_now
+
+    con.execute("create schema if not exists audit")
+    con.execute(f"""
+        create table if not exists {AUDIT_TABLE} (
+            run_id varchar not null,
+            asset_key varchar not null,
+            check_name varchar not null,
+            passed boolean not null,
+            description varchar,
+            metadata json,
+            checked_at timestamp not null
+        )""")
+    rows = [
+        (
+            run_id,
+            record.asset_key.to_user_string(),
+            record.check_name,
+            record.result.passed,
+            record.result.description,
+            json.dumps({k: getattr(v, "value", v) for k, v in record.result.metadata.items()}),
+            utc_now(),
+        )
+        for record in records
+    ]
+    if rows:
+        con.executemany(f"insert into {AUDIT_TABLE} values (?, ?, ?, ?, ?, ?, ?)", rows)

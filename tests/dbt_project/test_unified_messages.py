@@ -30,6 +30,7 @@ import pytest
 
 from extract.captures import load_captures
 from extract.load import RawLoader, RawTable, ensure_raw_table
+from extract.respondio import API_TABLES
 from orchestration.project import DBT_PROJECT_DIR, dbt_executable
 from simulator.generate import CAPTURES_DIR, generate
 from simulator.model import WorkspaceSpec
@@ -162,6 +163,8 @@ def _build(
     """Load the raw tables (empty where a source is left out) and run `dbt build` once."""
     data_dir.mkdir(parents=True)
     with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
+        for table in API_TABLES:  # users, channels, ... exist empty, as the pipeline makes them
+            ensure_raw_table(con, table)
         for table, name in (
             (RESPONDIO_MESSAGES, "messages.jsonl"),
             (RESPONDIO_CONTACTS, "contacts.jsonl"),

@@ -9,6 +9,12 @@ import duckdb
 from orchestration.verify import verify
 
 
+def test_the_published_marts_equal_the_oracle(built_pipeline):
+    results = verify(built_pipeline.analytics_path, built_pipeline.workspace_dir)
+    assert len(results) == 10
+    assert {table: [str(m) for m in found] for table, found in results.items() if found} == {}
+
+
 def test_a_changed_figure_and_a_lost_row_are_named_and_fail_the_command(pipeline_copy):
     with duckdb.connect(str(pipeline_copy.analytics_path)) as con:
         (day, channel, read), (lost_day, lost_channel, _) = con.execute(

@@ -4,6 +4,7 @@ it was: the raw batch gate (GX), the dbt tests, and the marts gate (GX)."""
 import json
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
@@ -41,8 +42,11 @@ def _fct_messages_has(data_dir, message_id):
         )
 
 
-def test_raw_gate_passes_on_the_built_warehouse(built_pipeline):
-    result = new_messages_valid(warehouse=WarehouseResource(data_dir=str(built_pipeline.data_dir)))
+def test_raw_gate_passes_on_the_built_warehouse(pipeline_copy):
+    result = new_messages_valid(
+        dg.build_asset_check_context(),
+        warehouse=WarehouseResource(data_dir=str(pipeline_copy.data_dir)),
+    )
     assert result.passed, result.description
 
 
@@ -55,6 +59,13 @@ def test_a_batch_with_1970_statuses_fails_the_raw_gate_and_nothing_downstream_ru
 
     assert "status_epoch" in str(failure.value)
     assert "e.g. ['0']" in str(failure.value)
+    with duckdb.connect(str(pipeline_copy.warehouse_path), read_only=True) as con:
+        audited = con.execute(
+            "select description from audit.check_results "
+            "where check_name = 'new_messages_valid' and not passed"
+        ).fetchall()
+    assert len(audited) == 1
+    assert "status_epoch" in audited[0][0]
     assert pipeline_copy.analytics_path.read_bytes() == published_before
     assert not _fct_messages_has(pipeline_copy.data_dir, "respondio:999000001")
 
@@ -96,9 +107,10 @@ def test_a_record_that_breaks_a_dbt_test_stops_publishing(pipeline_copy):
     assert not _fct_messages_has(pipeline_copy.data_dir, "respondio:999000001")
 
 
-def test_marts_gate_passes_on_the_built_marts(built_pipeline):
+def test_marts_gate_passes_on_the_built_marts(pipeline_copy):
     result = messages_daily_consistent(
-        warehouse=WarehouseResource(data_dir=str(built_pipeline.data_dir))
+        dg.build_asset_check_context(),
+        warehouse=WarehouseResource(data_dir=str(pipeline_copy.data_dir)),
     )
     assert result.passed, result.description
 
@@ -116,7 +128,8 @@ def test_marts_gate_fails_on_inconsistent_marts(pipeline_copy, tampering, named_
         con.execute(tampering)
 
     result = messages_daily_consistent(
-        warehouse=WarehouseResource(data_dir=str(pipeline_copy.data_dir))
+        dg.build_asset_check_context(),
+        warehouse=WarehouseResource(data_dir=str(pipeline_copy.data_dir)),
     )
 
     assert not result.passed

@@ -10,6 +10,12 @@ status_times as (
 
 ),
 
+message_conversations as (
+
+    select message_id, conversation_id from {{ ref('int_messages_attributed') }}
+
+),
+
 messages_with_state as (
 
     select
@@ -61,7 +67,7 @@ final as (
         message_id,
         channel_id,
         contact_id,
-        cast(null as varchar) as conversation_id,
+        message_conversations.conversation_id,
         direction,
         sender_type,
         user_id,
@@ -84,6 +90,7 @@ final as (
         ) as is_outside_window,
         {{ to_reporting_date('reported_at') }} as report_date
     from messages_with_last_incoming
+    left join message_conversations using (message_id)
 
 )
 

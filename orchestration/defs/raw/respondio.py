@@ -142,10 +142,14 @@ NEW_STATUSES_SQL = f"""
         "ahead. Batches that pass are marked validated."
     ),
 )
-def new_messages_valid(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def new_messages_valid(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
     import great_expectations.expectations as gxe
 
     return gate_new_batches(
+        context,
+        (dg.AssetKey(["raw", respondio.MESSAGES.name]), "new_messages_valid"),
         warehouse.connect,
         [
             BatchSuite(

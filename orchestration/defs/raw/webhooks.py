@@ -82,10 +82,14 @@ META_STATUSES = ["sent", "delivered", "read", "failed", "deleted", "warning"]
         "failing batch keeps failing until the captures are corrected."
     ),
 )
-def new_whatsapp_cloud_valid(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def new_whatsapp_cloud_valid(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
     import great_expectations.expectations as gxe
 
     return gate_new_batches(
+        context,
+        (dg.AssetKey(["raw", whatsapp_cloud.STATUSES.name]), "new_whatsapp_cloud_valid"),
         warehouse.connect,
         [
             BatchSuite(
