@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
+# The dbt project's own default (dbt_project.yml var business_hours), also the simulator's.
+DEFAULT_BUSINESS_HOURS = json.dumps({str(day): ["09:00", "18:00"] for day in range(1, 6)})
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,9 @@ class Settings:
     platform_token: str | None
     webhook_dir: Path | None = None
     refresh_at: time = time(6, 0)  # local time of the daily refresh, in `timezone`
+    # Opening hours per ISO weekday, as JSON: {"1": ["09:00", "18:00"], ...}; NULL = the dbt
+    # project's default (Monday to Friday, 09:00 to 18:00).
+    business_hours: str | None = None
     alert_webhook: str | None = None
 
     @classmethod
@@ -32,6 +38,7 @@ class Settings:
             webhook_dir=_path(os.environ.get("WABI_WEBHOOK_DIR")),
             refresh_at=time.fromisoformat(os.environ.get("WABI_REFRESH_AT") or "06:00"),
             alert_webhook=os.environ.get("WABI_ALERT_WEBHOOK") or None,
+            business_hours=_business_hours(os.environ.get("WABI_BUSINESS_HOURS")),
         )
 
     @property
@@ -61,11 +68,29 @@ class Settings:
             "WABI_PLATFORM_URL": self.platform_url,
             "WABI_PLATFORM_TOKEN": self.platform_token,
             "WABI_WEBHOOK_DIR": str(self.webhook_dir) if self.webhook_dir else None,
+            "WABI_BUSINESS_HOURS": self.business_hours or DEFAULT_BUSINESS_HOURS,
         }
         for name, value in values.items():
             if value:
                 os.environ[name] = value
         prepare_dagster_home(self.data_dir)
+
+
+def _business_hours(value: str | None) -> str | None:
+    """WABI_BUSINESS_HOURS checked early, so a typo stops the run with a clear message."""
+    if not value:
+        return None
+    problem = f"WABI_BUSINESS_HOURS must map ISO weekdays 1-7 to [opening, closing]: {value!r}"
+    try:
+        hours = json.loads(value)
+        for weekday, (opening, closing) in hours.items():
+            if int(weekday) not in range(1, 8) or time.fromisoformat(opening) >= time.fromisoformat(
+                closing
+            ):
+                raise ValueError(problem)
+    except (ValueError, TypeError, AttributeError) as error:
+        raise ValueError(problem) from error
+    return json.dumps(hours, sort_keys=True)
 
 
 def _path(value: str | None) -> Path | None:

@@ -28,6 +28,7 @@ WABI_VARIABLES = (
     "WABI_PLATFORM_URL",
     "WABI_PLATFORM_TOKEN",
     "WABI_WEBHOOK_DIR",
+    "WABI_BUSINESS_HOURS",
 )
 # The shared pipeline reads both sources through light faults: 429s, 5xx, dropped connections
 # and repeated records from the API, torn lines in the captures. The figures must not move.

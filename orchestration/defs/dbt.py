@@ -1,6 +1,7 @@
 """dbt models as Dagster assets (dbt tests become asset checks), and the Great Expectations gate
 on the marts that publishing waits for."""
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -40,8 +41,11 @@ class WabiDbtTranslator(DagsterDbtTranslator):
         )
 
 
-def dbt_vars(reporting: ReportingResource) -> dict[str, str]:
-    return {"reporting_timezone": reporting.timezone}
+def dbt_vars(reporting: ReportingResource) -> dict[str, object]:
+    return {
+        "reporting_timezone": reporting.timezone,
+        "business_hours": json.loads(reporting.business_hours),
+    }
 
 
 @dbt_assets(
@@ -56,8 +60,6 @@ def wabi_dbt_models(
     warehouse: WarehouseResource,
 ) -> Iterator[Any]:
     """`dbt build`: every model, then its tests; a failing test stops what depends on it."""
-    import json
-
     ensure_source_tables(warehouse)
     tests: list[CheckRecord] = []
     try:

@@ -37,9 +37,11 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class ReportingResource(dg.ConfigurableResource):
-    """How reports are cut: the IANA time zone of every report date."""
+    """How reports are cut: the IANA time zone of every report date, and the business hours
+    (JSON, per ISO weekday) that business seconds count."""
 
     timezone: str = "UTC"
+    business_hours: str
 
 
 class RespondioApiResource(dg.ConfigurableResource):
@@ -71,7 +73,9 @@ class WebhookCapturesResource(dg.ConfigurableResource):
 def build_resources() -> dict[str, object]:
     return {
         "warehouse": WarehouseResource(data_dir=dg.EnvVar("WABI_DATA_DIR")),
-        "reporting": ReportingResource(timezone=dg.EnvVar("WABI_TIMEZONE")),
+        "reporting": ReportingResource(
+            timezone=dg.EnvVar("WABI_TIMEZONE"), business_hours=dg.EnvVar("WABI_BUSINESS_HOURS")
+        ),
         "respondio_api": RespondioApiResource(
             base_url=dg.EnvVar("WABI_PLATFORM_URL"), token=dg.EnvVar("WABI_PLATFORM_TOKEN")
         ),
