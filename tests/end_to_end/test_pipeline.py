@@ -235,3 +235,25 @@ def test_a_duckdb_1x_shell_reads_every_published_table(built_pipeline):
         assert result.returncode == 0, result.stderr
         published = _published(built_pipeline.analytics_path, f"select count(*) from {table}")
         assert int(result.stdout.strip()) == published[0][0] > 0
+
+
+def test_every_published_column_is_described_in_the_dbt_yml(built_pipeline):
+    """The yml is where a metric is defined: no published column goes without a definition."""
+    from orchestration.project import wabi_dbt_project
+
+    manifest = json.loads(wabi_dbt_project.manifest_path.read_text())
+    documented = {
+        node["name"]: {
+            name for name, column in node["columns"].items() if column.get("description")
+        }
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node.get("description")
+    }
+    rows = _published(
+        built_pipeline.analytics_path,
+        "select table_name, column_name from duckdb_columns() where not internal",
+    )
+    undocumented = sorted(
+        (table, column) for table, column in rows if column not in documented.get(table, set())
+    )
+    assert undocumented == []

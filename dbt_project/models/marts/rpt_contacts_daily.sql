@@ -92,35 +92,10 @@ date_bounds as (
 
 ),
 
--- 0..9999: day offsets for the spine (27 years of history), in portable SQL
-digits as (
-
-    select 0 as digit union all select 1 union all select 2 union all select 3
-    union all select 4 union all select 5 union all select 6 union all select 7
-    union all select 8 union all select 9
-
-),
-
-day_offsets as (
-
-    select thousands.digit * 1000 + hundreds.digit * 100 + tens.digit * 10 + units.digit
-        as day_offset
-    from digits as thousands
-    cross join digits as hundreds
-    cross join digits as tens
-    cross join digits as units
-
-),
-
 date_spine as (
 
-    select
-        cast({{ dbt.dateadd('day', 'day_offsets.day_offset', 'date_bounds.first_date') }} as date)
-            as report_date
+    select {{ dates_from_to('first_date', 'last_date') }} as report_date
     from date_bounds
-    cross join day_offsets
-    where day_offsets.day_offset
-        <= {{ dbt.datediff('date_bounds.first_date', 'date_bounds.last_date', 'day') }}
 
 ),
 
