@@ -48,6 +48,7 @@ import pytest
 
 from extract.captures import KEPT_BYTES, MAX_LINE_BYTES, NOT_A_PAYLOAD, load_captures
 from extract.load import RawLoader, RawTable
+from tests.extract.payloads import envelope
 
 PROJECT_ROOT = Path(__file__).parents[2]
 FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "whatsapp_cloud"
@@ -97,32 +98,6 @@ class Case:
     # Measured: about 70 MiB for either 50 MB line (before the 16 MiB limit, 1.4 GB for the
     # valid one), 375 MiB for the 8 MiB payload (DuckDB unpacking it in SQL).
     max_rss_mib: int | None = None
-
-
-def envelope(value: dict, **outer: object) -> dict:
-    """A Meta webhook envelope with one `messages` change holding `value`."""
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": "102290129340398",
-                "changes": [
-                    {
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": "15550783881",
-                                "phone_number_id": "106540352242922",
-                            },
-                            **value,
-                        },
-                        "field": "messages",
-                    }
-                ],
-            }
-        ],
-        **outer,
-    }
 
 
 def message(**fields: object) -> dict:

@@ -16,6 +16,7 @@ from extract.captures import NOT_A_PAYLOAD, load_captures
 from extract.load import RawLoader, RawTable
 from simulator.generate import generate
 from simulator.model import WorkspaceSpec
+from tests.extract.payloads import envelope
 
 PROJECT_ROOT = Path(__file__).parents[2]
 PHONE = "15550001111"
@@ -27,30 +28,6 @@ RAW_TABLES = (
     "whatsapp_cloud__errors",
     "respondio__events",
 )
-
-
-def envelope(value: dict) -> dict:
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": "102290129340398",
-                "changes": [
-                    {
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": "15550783881",
-                                "phone_number_id": "106540352242922",
-                            },
-                            **value,
-                        },
-                        "field": "messages",
-                    }
-                ],
-            }
-        ],
-    }
 
 
 def incoming(n: int) -> dict:
