@@ -2,15 +2,22 @@
 
 import dagster as dg
 
-from orchestration.defs import dbt, publish, schedules, sensors
+from orchestration.defs import dbt, freshness, publish, schedules, sensors
 from orchestration.defs.raw import respondio, webhooks
 from orchestration.defs.resources import build_resources
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules([respondio, webhooks, dbt, publish]),
-    asset_checks=dg.load_asset_checks_from_modules([respondio, webhooks, dbt]),
+    asset_checks=[
+        *dg.load_asset_checks_from_modules([respondio, webhooks, dbt]),
+        *freshness.mart_freshness_checks,
+    ],
     jobs=[schedules.daily_refresh_job],
     schedules=[schedules.daily_refresh_job_schedule],
-    sensors=[sensors.new_captures_sensor, sensors.alert_on_run_failure],
+    sensors=[
+        sensors.new_captures_sensor,
+        sensors.alert_on_run_failure,
+        freshness.mart_freshness_sensor,
+    ],
     resources=build_resources(),
 )

@@ -117,10 +117,23 @@ def test_the_schedule_skips_when_no_source_is_configured(monkeypatch):
 def test_gx_gates_and_dbt_tests_are_blocking_checks():
     graph = _graph()
     checks = {key.to_user_string(): graph.get_check_spec(key) for key in graph.asset_check_keys}
+    freshness = {name for name in checks if name.endswith(":freshness_check")}
     assert checks.keys() >= GX_GATES
-    dbt_tests = {name for name in checks if name not in GX_GATES}
+    dbt_tests = {name for name in checks if name not in GX_GATES | freshness}
     assert len(dbt_tests) > 30
-    assert all(spec.blocking for spec in checks.values())
+    assert all(checks[name].blocking for name in checks.keys() - freshness)
+
+
+def test_every_mart_and_the_published_file_have_a_freshness_check():
+    graph = _graph()
+    checked = {
+        key.asset_key.to_user_string()
+        for key in graph.asset_check_keys
+        if key.name == "freshness_check"
+    }
+    assert checked == {*mart_models(), "publish"}
+    sensor = defs.resolve_sensor_def("mart_freshness_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
 def test_the_daily_schedule_runs_the_refresh_job():
