@@ -14,26 +14,15 @@ they depend on:
 
 from __future__ import annotations
 
-import csv
-import gzip
-import hashlib
 import json
-import os
-import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from extract.captures import load_captures
-from extract.load import RawLoader
-from extract.respondio import CHANNELS, CLOSING_NOTES, CONTACTS, MESSAGES, USERS
-from orchestration.project import DBT_PROJECT_DIR, dbt_executable
-from simulator.generate import CAPTURES_DIR, generate
 from simulator.model import WorkspaceSpec
+from tests.dbt_project.warehouse import Warehouse, Workspace, build_warehouse, phone_hash
 
 DEMO_SPEC = WorkspaceSpec(seed=7, contacts=400, agents=12, days=28, messages_per_day=250)
 NEW_YORK_SPEC = WorkspaceSpec(
@@ -45,14 +34,6 @@ NEW_YORK_SPEC = WorkspaceSpec(
     start=date(2026, 10, 19),
     timezone="America/New_York",
 )
-SALT = "wabi-test-salt"
-API_FILES = (
-    (USERS, "users.json"),
-    (CHANNELS, "channels.json"),
-    (CLOSING_NOTES, "closing_notes.json"),
-    (CONTACTS, "contacts.jsonl"),
-    (MESSAGES, "messages.jsonl"),
-)
 CONTACT_MARTS = (
     "dim_channels",
     "dim_users",
@@ -63,85 +44,18 @@ CONTACT_MARTS = (
 REPORT_KEYS = {"rpt_contacts_daily": 1, "rpt_whatsapp_app_statistics": 2}
 
 
-@dataclass(frozen=True)
-class Workspace:
-    root: Path
-
-    def api_records(self, name: str) -> list[dict]:
-        path = self.root / "api" / name
-        if path.suffix == ".json":
-            return json.loads(path.read_text())
-        with path.open() as handle:
-            return [json.loads(line) for line in handle if line.strip()]
-
-    def events(self) -> Iterator[dict]:
-        """respond.io's webhook events, as captured."""
-        for path in sorted((self.root / CAPTURES_DIR / "respondio_events").iterdir()):
-            opener = gzip.open if path.suffix == ".gz" else open
-            with opener(path, "rt", encoding="utf-8") as handle:
-                yield from (json.loads(line) for line in handle if line.strip())
-
-    def expected(self, table: str) -> tuple[list[str], list[list[str]]]:
-        with (self.root / "expected" / f"{table}.csv").open(newline="") as handle:
-            header, *rows = list(csv.reader(handle))
-        return header, rows
-
-
-@dataclass(frozen=True)
-class Warehouse:
-    path: Path
-
-    def query(self, sql: str) -> list[tuple]:
-        with duckdb.connect(str(self.path), read_only=True) as con:
-            return con.execute(sql).fetchall()
-
-    def table(self, name: str) -> tuple[list[str], list[tuple]]:
-        with duckdb.connect(str(self.path), read_only=True) as con:
-            cursor = con.execute(f"select * from marts.{name}")
-            return [column[0] for column in cursor.description], cursor.fetchall()
-
-
 def _build(workspace: Workspace, data_dir: Path, timezone: str) -> Warehouse:
-    """Load every raw table of both sources and run `dbt build` once: the contact marts, all
-    they depend on, and the tests and unit tests of those models."""
-    data_dir.mkdir(parents=True)
-    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
-        for table, name in API_FILES:
-            loader = RawLoader(con, table)
-            loader.add(workspace.api_records(name), name)
-            loader.commit()
-        load_captures(con, workspace.root / CAPTURES_DIR)
-    environment = {
-        name: value for name, value in os.environ.items() if not name.startswith("WABI_")
-    } | {"WABI_DATA_DIR": str(data_dir), "WABI_PII_SALT": SALT}
-    result = subprocess.run(
-        [
-            dbt_executable(),
-            "build",
-            "--select",
-            *(f"+{model}" for model in CONTACT_MARTS),
-            # only tests whose every parent is built here (not those of sibling models)
-            "--indirect-selection",
-            "cautious",
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(data_dir / "dbt_target"),
-            "--log-path",
-            str(data_dir / "dbt_logs"),
-            "--vars",
-            json.dumps({"reporting_timezone": timezone}),
-        ],
-        cwd=DBT_PROJECT_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    return Warehouse(data_dir / "warehouse.duckdb")
+    """Every raw table of both sources loaded, then one `dbt build` of the contact marts, all
+    they depend on, and the tests and unit tests of those models (only tests whose every parent
+    is built here, not those of sibling models)."""
+    select = [f"+{model}" for model in CONTACT_MARTS]
+    return build_warehouse(workspace, data_dir, timezone, select=select)
+
+
+def _expected(workspace: Workspace, table: str) -> tuple[list[str], list[list[str]]]:
+    """The oracle's CSV: its header and its rows as printed, in column order."""
+    header, rows = workspace.expected(table)
+    return header, [[row[column] for column in header] for row in rows]
 
 
 def _same(expected: str, actual: object) -> bool:
@@ -160,7 +74,7 @@ def _same(expected: str, actual: object) -> bool:
 def _differences(workspace: Workspace, warehouse: Warehouse, table: str) -> list[tuple]:
     """(key, column, expected, actual) for every cell where the mart and the oracle differ,
     with a missing or surplus row as one difference."""
-    header, expected_rows = workspace.expected(table)
+    header, expected_rows = _expected(workspace, table)
     columns, actual_rows = warehouse.table(table)
     assert columns == header
     width = REPORT_KEYS[table]
@@ -182,15 +96,9 @@ def _differences(workspace: Workspace, warehouse: Warehouse, table: str) -> list
     return differences
 
 
-def _phone_hash(number: str) -> str:
-    return hashlib.sha256((SALT + "".join(c for c in number if c.isdigit())).encode()).hexdigest()
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    root = tmp_path_factory.mktemp("contacts_workspace")
-    generate(DEMO_SPEC, root)
-    return Workspace(root)
+    return Workspace.generate(DEMO_SPEC, tmp_path_factory.mktemp("contacts_workspace"))
 
 
 @pytest.fixture(scope="module")
@@ -200,9 +108,7 @@ def warehouse(workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="module")
 def new_york_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    root = tmp_path_factory.mktemp("contacts_new_york_workspace")
-    generate(NEW_YORK_SPEC, root)
-    return Workspace(root)
+    return Workspace.generate(NEW_YORK_SPEC, tmp_path_factory.mktemp("contacts_new_york_workspace"))
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +123,7 @@ def new_york_warehouse(
 
 
 def test_contacts_daily_equals_the_oracle_exactly(workspace, warehouse):
-    header, expected_rows = workspace.expected("rpt_contacts_daily")
+    header, expected_rows = _expected(workspace, "rpt_contacts_daily")
     deleted = header.index("deleted_contacts")
 
     assert len(expected_rows) == DEMO_SPEC.days
@@ -226,7 +132,7 @@ def test_contacts_daily_equals_the_oracle_exactly(workspace, warehouse):
 
 
 def test_whatsapp_app_statistics_equal_the_oracle_exactly(workspace, warehouse):
-    _, expected_rows = workspace.expected("rpt_whatsapp_app_statistics")
+    _, expected_rows = _expected(workspace, "rpt_whatsapp_app_statistics")
     whatsapp = {
         str(channel["id"])
         for channel in workspace.api_records("channels.json")
@@ -241,7 +147,7 @@ def test_whatsapp_app_statistics_equal_the_oracle_exactly(workspace, warehouse):
 def test_contacts_daily_in_new_york_over_the_dst_change_equals_the_oracle(
     new_york_workspace, new_york_warehouse
 ):
-    _, expected_rows = new_york_workspace.expected("rpt_contacts_daily")
+    _, expected_rows = _expected(new_york_workspace, "rpt_contacts_daily")
 
     assert "2026-11-01" in {row[0] for row in expected_rows}
     assert _differences(new_york_workspace, new_york_warehouse, "rpt_contacts_daily") == []
@@ -320,7 +226,7 @@ def test_contacts_carry_hashes_of_their_numbers_and_their_activity(workspace, wa
 
     assert {
         contact_id: phone_hash for contact_id, phone_hash, _ in rows if contact_id in numbers
-    } == {contact_id: _phone_hash(number) for contact_id, number in numbers.items()}
+    } == {contact_id: phone_hash(number) for contact_id, number in numbers.items()}
     assert {contact_id: count for contact_id, _, count in rows if count} == received
 
 

@@ -14,25 +14,14 @@ compared as the CSV prints them.
 
 from __future__ import annotations
 
-import csv
-import json
-import os
-import subprocess
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
-import duckdb
 import pytest
 
-from extract.captures import load_captures
-from extract.load import RawLoader, ensure_raw_table
-from extract.respondio import API_TABLES, CHANNELS, CLOSING_NOTES, CONTACTS, MESSAGES, USERS
-from orchestration.project import DBT_PROJECT_DIR, dbt_executable
-from simulator.generate import CAPTURES_DIR, generate
 from simulator.model import WorkspaceSpec
+from tests.dbt_project.warehouse import Warehouse, Workspace, build_warehouse
 
-SALT = "wabi-test-salt"
 CONFIGURATIONS = {
     "utc": WorkspaceSpec(seed=7, contacts=400, agents=12, days=28, messages_per_day=250),
     "new_york_dst": WorkspaceSpec(
@@ -55,95 +44,24 @@ TABLE_KEYS = {
     "rpt_busiest_hours": ("day_of_week", "hour_of_day"),
     "rpt_user_performance_daily": ("report_date", "user_id"),
 }
-# API files: (raw table, file, one JSON record a line or one JSON array).
-API_FILES = (
-    (MESSAGES, "messages.jsonl", True),
-    (CONTACTS, "contacts.jsonl", True),
-    (USERS, "users.json", False),
-    (CHANNELS, "channels.json", False),
-    (CLOSING_NOTES, "closing_notes.json", False),
-)
 
 
 @dataclass(frozen=True)
-class Warehouse:
+class Built:
+    """One configuration's workspace and the warehouse built from it."""
+
     configuration: str
-    workspace: Path
-    path: Path
-
-    def table(self, name: str) -> tuple[list[str], list[dict[str, object]]]:
-        with duckdb.connect(str(self.path), read_only=True) as con:
-            cursor = con.execute(f"select * from marts.{name}")
-            columns = [column[0] for column in cursor.description]
-            rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-        return columns, rows
-
-    def query(self, sql: str) -> list[tuple]:
-        with duckdb.connect(str(self.path), read_only=True) as con:
-            return con.execute(sql).fetchall()
-
-    def expected(self, name: str) -> tuple[list[str], list[dict[str, str]]]:
-        with (self.workspace / "expected" / f"{name}.csv").open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            return list(reader.fieldnames or []), list(reader)
-
-
-def _api_records(path: Path, lines: bool) -> list[dict]:
-    with path.open(encoding="utf-8") as handle:
-        if lines:
-            return [json.loads(line) for line in handle if line.strip()]
-        return json.load(handle)
-
-
-def _load_raw(workspace: Path, database: Path) -> None:
-    with duckdb.connect(str(database)) as con:
-        for table in API_TABLES:
-            ensure_raw_table(con, table)
-        for table, name, lines in API_FILES:
-            loader = RawLoader(con, table)
-            loader.add(_api_records(workspace / "api" / name, lines), name)
-            loader.commit()
-        load_captures(con, workspace / CAPTURES_DIR)
-
-
-def _dbt_build(data_dir: Path, timezone: str) -> None:
-    environment = {
-        name: value for name, value in os.environ.items() if not name.startswith("WABI_")
-    } | {"WABI_DATA_DIR": str(data_dir), "WABI_PII_SALT": SALT}
-    result = subprocess.run(
-        [
-            dbt_executable(),
-            "build",
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(data_dir / "dbt_target"),
-            "--log-path",
-            str(data_dir / "dbt_logs"),
-            "--vars",
-            json.dumps({"reporting_timezone": timezone}),
-        ],
-        cwd=DBT_PROJECT_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    workspace: Workspace
+    warehouse: Warehouse
 
 
 @pytest.fixture(scope="module", params=sorted(CONFIGURATIONS))
-def warehouse(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Built:
     """One generated workspace and one built warehouse per configuration."""
     spec = CONFIGURATIONS[request.param]
-    workspace = tmp_path_factory.mktemp(f"workspace_{request.param}")
-    generate(spec, workspace)
+    workspace = Workspace.generate(spec, tmp_path_factory.mktemp(f"workspace_{request.param}"))
     data_dir = tmp_path_factory.mktemp(f"warehouse_{request.param}")
-    _load_raw(workspace, data_dir / "warehouse.duckdb")
-    _dbt_build(data_dir, spec.timezone)
-    return Warehouse(request.param, workspace, data_dir / "warehouse.duckdb")
+    return Built(request.param, workspace, build_warehouse(workspace, data_dir, spec.timezone))
 
 
 def _same(expected: str, actual: object) -> bool:
@@ -162,9 +80,9 @@ def _key(row: dict, columns: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @pytest.mark.parametrize("table", sorted(TABLE_KEYS))
-def test_conversation_marts_equal_the_oracle_exactly(warehouse: Warehouse, table: str):
-    expected_columns, expected_rows = warehouse.expected(table)
-    columns, rows = warehouse.table(table)
+def test_conversation_marts_equal_the_oracle_exactly(built: Built, table: str):
+    expected_columns, expected_rows = built.workspace.expected(table)
+    columns, rows = built.warehouse.rows(table)
     key_columns = TABLE_KEYS[table]
     expected = {_key(row, key_columns): row for row in expected_rows}
     actual = {_key(row, key_columns): row for row in rows}
@@ -183,8 +101,8 @@ def test_conversation_marts_equal_the_oracle_exactly(warehouse: Warehouse, table
     assert mismatches[:20] == []
 
 
-def test_every_message_of_a_conversation_is_in_fct_messages_once(warehouse: Warehouse):
-    (attributed, counted, orphans), *_ = warehouse.query(
+def test_every_message_of_a_conversation_is_in_fct_messages_once(built: Built):
+    (attributed, counted, orphans), *_ = built.warehouse.query(
         """
         select
             (select count(conversation_id) from marts.fct_messages),
@@ -199,12 +117,12 @@ def test_every_message_of_a_conversation_is_in_fct_messages_once(warehouse: Ware
     assert orphans == 0
 
 
-def test_the_new_york_workspace_spans_the_clock_change(warehouse: Warehouse):
+def test_the_new_york_workspace_spans_the_clock_change(built: Built):
     """Guards the DST configuration: conversations open across 2026-11-01, and business seconds
     differ from wall-clock seconds."""
-    if warehouse.configuration != "new_york_dst":
+    if built.configuration != "new_york_dst":
         pytest.skip("only the New York configuration crosses a clock change")
-    (spanning, shorter), *_ = warehouse.query(
+    (spanning, shorter), *_ = built.warehouse.query(
         """
         select
             count(case when opened_at < timestamp '2026-11-01 06:00:00'

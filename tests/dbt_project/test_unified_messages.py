@@ -12,34 +12,30 @@ One simulated workspace (the demo's spec) and two warehouses, each built by one 
 
 from __future__ import annotations
 
-import csv
-import gzip
-import hashlib
 import json
-import os
 import shutil
-import subprocess
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from extract.captures import load_captures
-from extract.load import RawLoader, RawTable, ensure_raw_table
-from extract.respondio import API_TABLES
-from orchestration.project import DBT_PROJECT_DIR, dbt_executable
-from simulator.generate import CAPTURES_DIR, generate
+from extract.respondio import CONTACTS, MESSAGES
 from simulator.model import WorkspaceSpec
 from simulator.oracle import MESSAGES_DAILY_COLUMNS
+from tests.dbt_project.warehouse import (
+    Warehouse,
+    Workspace,
+    dbt_build,
+    load_raw,
+    new_warehouse,
+    phone_hash,
+    read_lines,
+)
 
 DEMO_SPEC = WorkspaceSpec(seed=7, contacts=400, agents=12, days=28, messages_per_day=250)
-SALT = "wabi-test-salt"
-RESPONDIO_MESSAGES = RawTable("respondio", "messages", "messageId")
-RESPONDIO_CONTACTS = RawTable("respondio", "contacts", "id")
 STATES = ("received", "sent", "delivered", "read", "failed")
 RATES = ("delivery_rate", "read_rate", "failure_rate")
 # The captures-only warehouse reads every capture line but one in LOST_EVERY, as from a receiver
@@ -47,21 +43,9 @@ RATES = ("delivery_rate", "read_rate", "failure_rate")
 LOST_EVERY = 7
 
 
-@dataclass(frozen=True)
-class Workspace:
-    root: Path
-
-    @property
-    def meta_dir(self) -> Path:
-        return self.root / CAPTURES_DIR / "whatsapp_cloud"
-
-    def api_records(self, name: str) -> Iterator[dict]:
-        with (self.root / "api" / name).open() as handle:
-            yield from (json.loads(line) for line in handle if line.strip())
-
-    def expected_messages_daily(self) -> dict[tuple[str, str], dict[str, str]]:
-        with (self.root / "expected" / "rpt_messages_daily.csv").open(newline="") as handle:
-            return {(row["report_date"], row["channel_id"]): row for row in csv.DictReader(handle)}
+def _expected_messages_daily(workspace: Workspace) -> dict[tuple[str, str], dict[str, str]]:
+    _, rows = workspace.expected("rpt_messages_daily")
+    return {(row["report_date"], row["channel_id"]): row for row in rows}
 
 
 @dataclass
@@ -113,26 +97,24 @@ class MetaCaptures:
 
 
 @dataclass(frozen=True)
-class Warehouse:
-    path: Path
+class Built:
+    """A warehouse built from some capture files, and what those files say."""
+
+    warehouse: Warehouse
     captures: MetaCaptures
 
     def query(self, sql: str) -> list[tuple]:
-        with duckdb.connect(str(self.path), read_only=True) as con:
-            return con.execute(sql).fetchall()
+        return self.warehouse.query(sql)
 
     def messages_daily(self) -> dict[tuple[str, str], dict[str, object]]:
-        with duckdb.connect(str(self.path), read_only=True) as con:
-            cursor = con.execute("select * from marts.rpt_messages_daily")
-            names = [column[0] for column in cursor.description]
-            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        _, rows = self.warehouse.rows("rpt_messages_daily")
         return {(str(row["report_date"]), row["channel_id"]): row for row in rows}
 
 
 def _change_values(files: list[Path]) -> Iterator[tuple[str, dict]]:
     """(phone_number_id, value) of every change of every payload in `files`."""
     for path in files:
-        for line in _read_lines(path):
+        for line in read_lines(path):
             try:
                 payload = json.loads(line)
             except ValueError:
@@ -143,90 +125,45 @@ def _change_values(files: list[Path]) -> Iterator[tuple[str, dict]]:
                     yield value.get("metadata", {}).get("phone_number_id"), value
 
 
-def _read_lines(path: Path) -> list[str]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        return handle.readlines()
-
-
 def _utc_date(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).date().isoformat()
 
 
-def _phone_hash(number: str) -> str:
-    return hashlib.sha256((SALT + "".join(c for c in number if c.isdigit())).encode()).hexdigest()
-
-
 def _build(
     workspace: Workspace, data_dir: Path, *, respondio: bool, capture_files: list[Path]
-) -> Warehouse:
+) -> Built:
     """Load the raw tables (empty where a source is left out) and run `dbt build` once."""
-    data_dir.mkdir(parents=True)
-    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
-        for table in API_TABLES:  # users, channels, ... exist empty, as the pipeline makes them
-            ensure_raw_table(con, table)
-        for table, name in (
-            (RESPONDIO_MESSAGES, "messages.jsonl"),
-            (RESPONDIO_CONTACTS, "contacts.jsonl"),
-        ):
-            if respondio:
-                loader = RawLoader(con, table)
-                loader.add(workspace.api_records(name), name)
-                loader.commit()
-            else:
-                ensure_raw_table(con, table)
-        captures_dir = data_dir / "captures"
-        captures_dir.mkdir()
-        for path in capture_files:
-            shutil.copy2(path, captures_dir / path.name)
-        load_captures(con, captures_dir)  # creates the Meta raw tables, empty when no file
-    environment = {
-        name: value for name, value in os.environ.items() if not name.startswith("WABI_")
-    } | {"WABI_DATA_DIR": str(data_dir), "WABI_PII_SALT": SALT}
-    result = subprocess.run(
-        [
-            dbt_executable(),
-            "build",
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(data_dir / "dbt_target"),
-            "--log-path",
-            str(data_dir / "dbt_logs"),
-            "--vars",
-            json.dumps({"reporting_timezone": "UTC"}),
-        ],
-        cwd=DBT_PROJECT_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    return Warehouse(data_dir / "warehouse.duckdb", MetaCaptures.read(capture_files))
+    warehouse = new_warehouse(data_dir)
+    captures_dir = data_dir / "captures"
+    captures_dir.mkdir()
+    for path in capture_files:
+        shutil.copy2(path, captures_dir / path.name)
+    api = {
+        table: workspace.api_records(name)
+        for table, name in ((MESSAGES, "messages.jsonl"), (CONTACTS, "contacts.jsonl"))
+    }
+    load_raw(warehouse, api if respondio else None, captures_dir)
+    dbt_build(warehouse)
+    return Built(warehouse, MetaCaptures.read(capture_files))
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    root = tmp_path_factory.mktemp("demo_workspace")
-    generate(DEMO_SPEC, root)
-    return Workspace(root)
+    return Workspace.generate(DEMO_SPEC, tmp_path_factory.mktemp("demo_workspace"))
 
 
 @pytest.fixture(scope="module")
-def both_sources(workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+def both_sources(workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Built:
     files = sorted(path for path in workspace.meta_dir.iterdir() if path.is_file())
     data_dir = tmp_path_factory.mktemp("both_sources") / "data"
     return _build(workspace, data_dir, respondio=True, capture_files=files)
 
 
 @pytest.fixture(scope="module")
-def captures_only(workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+def captures_only(workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Built:
     lossy_dir = tmp_path_factory.mktemp("lossy_captures")
     for path in sorted(workspace.meta_dir.iterdir()):
-        lines = _read_lines(path)
+        lines = read_lines(path)
         kept = [line for number, line in enumerate(lines) if number % LOST_EVERY != 1]
         (lossy_dir / path.name.removesuffix(".gz")).write_text("".join(kept), encoding="utf-8")
     data_dir = tmp_path_factory.mktemp("captures_only") / "data"
@@ -237,7 +174,7 @@ def captures_only(workspace: Workspace, tmp_path_factory: pytest.TempPathFactory
 
 
 def test_with_both_sources_messages_daily_equals_the_oracle_exactly(workspace, both_sources):
-    expected = workspace.expected_messages_daily()
+    expected = _expected_messages_daily(workspace)
     actual = both_sources.messages_daily()
 
     assert len(expected) > 100
@@ -315,7 +252,7 @@ def test_with_captures_only_whatsapp_figures_are_what_the_capture_files_show(
     # What Meta saw is at most the truth: the oracle's WhatsApp channel.
     whatsapp_channels = {str(channel) for channel in _whatsapp_channel_ids(workspace)}
     truth: Counter[str] = Counter()
-    for (_, channel), row in workspace.expected_messages_daily().items():
+    for (_, channel), row in _expected_messages_daily(workspace).items():
         if channel in whatsapp_channels:
             truth.update({state: int(row[state]) for state in STATES})
     seen: Counter[str] = Counter()
@@ -345,7 +282,7 @@ def test_with_captures_only_contacts_are_salted_phone_hashes(captures_only):
         "select direction, sender_type, count(*) from marts.fct_messages group by all"
     )
 
-    assert contacts == {f"whatsapp_cloud:{_phone_hash(number)}" for number in numbers}
+    assert contacts == {f"whatsapp_cloud:{phone_hash(number)}" for number in numbers}
     assert not any(number in contact for number in numbers for contact in contacts)
     assert {(direction, sender) for direction, sender, _ in senders} == {
         ("incoming", "contact"),

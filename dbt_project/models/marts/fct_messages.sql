@@ -1,12 +1,27 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='message_id',
+        on_schema_change='fail',
+        post_hook="{{ delete_vanished_messages(ref('int_messages_reported')) }}",
+    )
+}}
+
+{#- The published table holds only the contract's columns, so it cannot keep the `_loaded_at`
+    watermark its upstream models rebuild from. An incremental run instead writes the rows whose
+    published version differs from what its inputs say now (new, changed, or moved by a
+    conversation event or a changed var): int_messages_reported is incremental, the rest is
+    arithmetic and a join, and no raw JSON is read. -#}
+{%- set columns = [
+    'message_id', 'channel_id', 'contact_id', 'conversation_id', 'direction', 'sender_type',
+    'user_id', 'message_type', 'created_at', 'sent_at', 'delivered_at', 'read_at', 'failed_at',
+    'status', 'error_code', 'error_title', 'is_outside_window', 'report_date',
+] %}
+
 with messages as (
 
-    select * from {{ ref('int_messages') }}
-
-),
-
-status_times as (
-
-    select * from {{ ref('int_message_statuses_pivoted') }}
+    select * from {{ ref('int_messages_reported') }}
 
 ),
 
@@ -16,82 +31,81 @@ message_conversations as (
 
 ),
 
-messages_with_state as (
+reported_messages as (
 
     select
-        messages.*,
-        status_times.sent_at,
-        status_times.delivered_at,
-        status_times.read_at,
-        status_times.failed_at,
-        status_times.error_code,
-        status_times.error_title,
-        -- the furthest state reached: a later delivered or read outranks a failure
-        case
-            when messages.direction = 'incoming' then 'received'
-            when status_times.read_at is not null then 'read'
-            when status_times.delivered_at is not null then 'delivered'
-            when status_times.failed_at is not null then 'failed'
-            when status_times.sent_at is not null then 'sent'
-            else 'pending'
-        end as status,
-        -- the instant the message is reported at: sent time when known, else its earliest event
-        case
-            when messages.direction = 'incoming' then messages.created_at
-            else coalesce(status_times.sent_at, status_times.first_status_at, messages.created_at)
-        end as reported_at
+        messages.message_id,
+        messages.channel_id,
+        messages.contact_id,
+        message_conversations.conversation_id,
+        messages.direction,
+        messages.sender_type,
+        messages.user_id,
+        messages.message_type,
+        messages.created_at,
+        messages.sent_at,
+        messages.delivered_at,
+        messages.read_at,
+        messages.failed_at,
+        messages.status,
+        messages.error_code,
+        messages.error_title,
+        coalesce(
+            messages.direction = 'outgoing'
+            and (
+                messages.last_incoming_at is null
+                or messages.reported_at > {{ dbt.dateadd(
+                    'hour', var('messaging_window_hours'), 'messages.last_incoming_at'
+                ) }}
+            ),
+            false
+        ) as is_outside_window,
+        {{ to_reporting_date('messages.reported_at') }} as report_date
     from messages
-    -- only outgoing messages have a delivery state
-    left join status_times
-        on messages.message_id = status_times.message_id
-        and messages.direction = 'outgoing'
+    left join message_conversations
+        on messages.message_id = message_conversations.message_id
 
 ),
 
-messages_with_last_incoming as (
+{% if is_incremental() -%}
 
-    select
-        *,
-        max(case when direction = 'incoming' then reported_at end) over (
-            partition by contact_id, channel_id
-            order by reported_at, case when direction = 'incoming' then 0 else 1 end
-            rows between unbounded preceding and current row
-        ) as last_incoming_at
-    from messages_with_state
+published_messages as (
+
+    select * from {{ this }}
+
+),
+
+changed_messages as (
+
+    select reported_messages.*
+    from reported_messages
+    left join published_messages
+        on reported_messages.message_id = published_messages.message_id
+    where
+        published_messages.message_id is null
+        or not (
+            {%- for column in columns %}
+            reported_messages.{{ column }} is not distinct from published_messages.{{ column }}
+            {%- if not loop.last %} and{% endif %}
+            {%- endfor %}
+        )
 
 ),
 
 final as (
 
-    select
-        message_id,
-        channel_id,
-        contact_id,
-        message_conversations.conversation_id,
-        direction,
-        sender_type,
-        user_id,
-        message_type,
-        created_at,
-        sent_at,
-        delivered_at,
-        read_at,
-        failed_at,
-        status,
-        error_code,
-        error_title,
-        coalesce(
-            direction = 'outgoing'
-            and (
-                last_incoming_at is null
-                or reported_at > {{ dbt.dateadd('hour', var('messaging_window_hours'), 'last_incoming_at') }}
-            ),
-            false
-        ) as is_outside_window,
-        {{ to_reporting_date('reported_at') }} as report_date
-    from messages_with_last_incoming
-    left join message_conversations using (message_id)
+    select * from changed_messages
 
 )
+
+{%- else -%}
+
+final as (
+
+    select * from reported_messages
+
+)
+
+{%- endif %}
 
 select * from final
