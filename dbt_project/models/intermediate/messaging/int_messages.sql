@@ -20,6 +20,9 @@
 {%- if is_incremental() %}
     {%- set since = incremental_since() %}
 {%- endif %}
+{#- What each source says of a message: the same columns for both. -#}
+{%- set described_columns = 'message_id, respondio_message_id, channel_id, contact_id, direction, '
+    ~ 'sender_type, user_id, message_type, created_at, source' %}
 
 with records as (
 
@@ -111,17 +114,7 @@ whatsapp_cloud_statuses as (
 
 respondio_described as (
 
-    select
-        message_id,
-        respondio_message_id,
-        channel_id,
-        contact_id,
-        direction,
-        sender_type,
-        user_id,
-        message_type,
-        created_at,
-        source
+    select {{ described_columns }}
     from message_records
     where source = 'respondio'
 
@@ -129,17 +122,7 @@ respondio_described as (
 
 whatsapp_cloud_incoming as (
 
-    select
-        message_id,
-        respondio_message_id,
-        channel_id,
-        contact_id,
-        direction,
-        sender_type,
-        user_id,
-        message_type,
-        created_at,
-        source
+    select {{ described_columns }}
     from message_records
     where source = 'whatsapp_cloud'
 
