@@ -66,7 +66,7 @@ import os
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
@@ -293,12 +293,16 @@ class CaptureFile:
     `bytes_loaded`, `lines_loaded`, `sha256` and `held_back` describe the file for the manifest.
     """
 
-    def __init__(self, root: Path, path: Path, stored: ManifestEntry | None) -> None:
+    def __init__(
+        self, root: Path, path: Path, stored: ManifestEntry | None, *, reread: bool = False
+    ) -> None:
         self.path = path
         self.relative = path.relative_to(root).as_posix()
         self.stored = stored
+        # Read from the start whatever the manifest says (a reload of some days).
+        self.reread = reread
         self.is_document = path.name.removesuffix(".gz").endswith(".json")
-        self.outcome = "new" if stored is None else "skipped"
+        self.outcome = "reloaded" if reread else "new" if stored is None else "skipped"
         self.size = self.bytes_loaded = self.lines_loaded = 0
         self.sha256 = hashlib.sha256().hexdigest()
         self.held_back = False
@@ -318,7 +322,7 @@ class CaptureFile:
         if self.is_document:
             yield from self._document()
         else:
-            yield from self._lines(resume=self.stored is not None)
+            yield from self._lines(resume=self.stored is not None and not self.reread)
 
     def _chunks(self) -> Iterator[bytes]:
         """The file's content; for `.gz` every member decompressed, an unfinished last member as
@@ -375,7 +379,7 @@ class CaptureFile:
             if len(kept) <= MAX_LINE_BYTES:
                 kept += chunk
         digest = hasher.hexdigest()
-        stored = self.stored
+        stored = None if self.reread else self.stored
         if stored is not None and stored.bytes_loaded:
             if stored.sha256 == digest and stored.bytes_loaded == size:
                 self._finish(size, size, 1, digest)
@@ -651,10 +655,39 @@ def _manifest(con: duckdb.DuckDBPyConnection) -> dict[str, ManifestEntry]:
     return {row[0]: ManifestEntry(*row[1:]) for row in rows}
 
 
+def files_holding(con: duckdb.DuckDBPyConnection, since: int, until: int) -> set[str]:
+    """The loaded capture files (paths under the capture directory) holding a WhatsApp Cloud
+    payload with a message or status timed in `[since, until)` (epoch seconds), or a respond.io
+    event of that time. Payloads are searched, not the rows unpacked from them, so a file is
+    found even when those rows were lost."""
+    ensure_capture_tables(con)
+    rows = con.execute(
+        f"""
+        select _file from {whatsapp_cloud.PAYLOADS.qualified}
+        where list_bool_or(
+            list_transform(
+                regexp_extract_all(record::varchar, '"timestamp":\\s*"?([0-9]+)', 1),
+                lambda stamp: stamp::bigint between $since and $until - 1
+            )
+        )
+        union
+        select _file from {RESPONDIO_EVENTS.qualified}
+        where try_cast(json_extract_string(record, '$.timestamp') as bigint)
+            between $since and $until - 1""",
+        {"since": since, "until": until},
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
 def load_captures(
-    con: duckdb.DuckDBPyConnection, root: Path, *, commit_lines: int = COMMIT_LINES
+    con: duckdb.DuckDBPyConnection,
+    root: Path,
+    *,
+    commit_lines: int = COMMIT_LINES,
+    reload: Collection[str] | None = None,
 ) -> CaptureLoadReport:
-    """Load the capture files under `root` that are new or grew since the last run."""
+    """Load the capture files under `root` that are new or grew since the last run; or, given
+    `reload` (paths under `root`), read only those files again from the start."""
     if not root.is_dir():
         raise FileNotFoundError(f"capture directory {root} does not exist")
     ensure_capture_tables(con)
@@ -662,7 +695,10 @@ def load_captures(
     report = CaptureLoadReport(root=str(root))
     group = _Group(con)
     for path in capture_paths(root):
-        file = CaptureFile(root, path, stored.get(path.relative_to(root).as_posix()))
+        relative = path.relative_to(root).as_posix()
+        if reload is not None and relative not in reload:
+            continue
+        file = CaptureFile(root, path, stored.get(relative), reread=reload is not None)
         group.add_file(file)
         report.files_seen += 1
         setattr(report, f"files_{file.outcome}", getattr(report, f"files_{file.outcome}") + 1)

@@ -224,15 +224,24 @@ def insert_rejects(
     batch_id: str,
     rejected_at: datetime,
 ) -> None:
-    """Append rejects (dicts of location, reason, raw_text) to `raw.rejected_records`."""
+    """Append rejects (dicts of location, reason, raw_text) to `raw.rejected_records`, except
+    those recorded by an earlier batch (the same place read again, as a reload of its days
+    does)."""
     if not rejects:
         return
     con.register("_rejects", pa.Table.from_pylist(list(rejects)))
     try:
         con.execute(
             f"""insert into {RAW_SCHEMA}.rejected_records
-            select ?, location, reason, raw_text, ?, ? from _rejects""",
-            [source, rejected_at, batch_id],
+            select $source, location, reason, raw_text, $at, $batch from _rejects
+            where not exists (
+                select 1 from {RAW_SCHEMA}.rejected_records as recorded
+                where recorded.source = $source
+                    and recorded.location is not distinct from _rejects.location
+                    and recorded.reason = _rejects.reason
+                    and recorded.raw_text is not distinct from _rejects.raw_text
+            )""",
+            {"source": source, "at": rejected_at, "batch": batch_id},
         )
     finally:
         con.unregister("_rejects")

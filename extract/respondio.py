@@ -108,10 +108,11 @@ class MessageWalk:
     reason: str
     started_at: datetime
     events_watermark: int | None  # the newest respond.io event time seen when planned
+    reload: bool = False  # a reload of given days: its state is never recorded
 
     def as_metadata(self) -> dict[str, Any]:
         return {
-            "walk": "full" if self.full else "incremental",
+            "walk": "reload" if self.reload else "full" if self.full else "incremental",
             "walk_reason": self.reason,
             "contacts_walked": len(self.contact_ids),
             "events_watermark": self.events_watermark,
@@ -177,9 +178,37 @@ def plan_message_walk(
     return MessageWalk([row[0] for row in rows], False, reason, now, watermark)
 
 
+def plan_reload_walk(con: duckdb.DuckDBPyConnection, since: int, until: int) -> MessageWalk:
+    """The walk reloading the messages created in `[since, until)` (epoch seconds): every listed
+    contact created before `until`, since the message list has no time filter."""
+    rows = con.execute(
+        f"""select _record_id from {CONTACTS.qualified}
+        where coalesce(try_cast(json_extract_string(record, '$.created_at') as bigint), 0) < ?
+        order by _record_id""",
+        [until],
+    ).fetchall()
+    reason = f"reload of the messages created in [{since}, {until})"
+    return MessageWalk([row[0] for row in rows], False, reason, utc_now(), None, reload=True)
+
+
+def created_within(messages: list[Any], since: int, until: int) -> list[Any]:
+    """The messages created in `[since, until)`, and those without a usable creation time, which
+    load as in any run so that the gates see them."""
+    return [
+        message
+        for message in messages
+        if not isinstance(message, dict)
+        or not isinstance(created := message.get("timestamp"), int | float)
+        or since <= created < until
+    ]
+
+
 def record_message_walk(con: duckdb.DuckDBPyConnection, walk: MessageWalk) -> None:
     """Store the walk's state; called only after its batch is committed, so a run that dies
-    before leaves the previous state and the next run walks the same contacts again."""
+    before leaves the previous state and the next run walks the same contacts again. A reload
+    stores nothing: the incremental walk's watermarks are not its to move."""
+    if walk.reload:
+        return
     values = {"last_walk_at": walk.started_at.isoformat()}
     if walk.full:
         values["last_full_walk_at"] = walk.started_at.isoformat()

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -41,6 +41,17 @@ EXAMPLE_QUERY = (
 
 class RefreshFailed(RuntimeError):
     """The Dagster run failed; analytics.duckdb was left as it was."""
+
+
+@dataclass(frozen=True)
+class RefreshOptions:
+    """What a refresh does beyond loading what is new."""
+
+    # UTC days (first, last) whose messages and statuses are reloaded from the sources: a run of
+    # that range of the message assets' daily partitions.
+    reload_days: tuple[date, date] | None = None
+    # dbt's incremental models rebuilt from all of raw.
+    full_refresh: bool = False
 
 
 def _add_workspace_arguments(parser: argparse.ArgumentParser, defaults: dict[str, int]) -> None:
@@ -89,7 +100,7 @@ def ensure_workspace(spec: WorkspaceSpec, out_dir: Path) -> bool:
     return True
 
 
-def run_refresh(settings: Settings) -> Path:
+def run_refresh(settings: Settings, options: RefreshOptions = RefreshOptions()) -> Path:
     """Run the daily refresh job in this process, against a persistent Dagster instance.
 
     dbt's and Dagster's own output, and wabi's log (retries, rate limits, rejects, the faults a
@@ -105,7 +116,7 @@ def run_refresh(settings: Settings) -> Path:
         redirect_stderr(sink),
         _logging_to(sink),
     ):
-        result = _execute_refresh_job(settings.sources)
+        result = _execute_refresh_job(settings.sources, options)
     if not result.success:
         failures = [
             f"{event.step_key}: {event.message}"
@@ -140,20 +151,25 @@ def _logging_to(sink: TextIO) -> Iterator[None]:
         wabi.setLevel(level)
 
 
-def _execute_refresh_job(sources: list[str]) -> ExecuteInProcessResult:
+def _execute_refresh_job(sources: list[str], options: RefreshOptions) -> ExecuteInProcessResult:
     from orchestration.project import prepare_manifest
 
     prepare_manifest()
     import dagster as dg
 
     from orchestration.definitions import defs
-    from orchestration.defs.schedules import refresh_selection
+    from orchestration.defs.partitions import run_arguments
+    from orchestration.defs.schedules import refresh_run_config, refresh_selection
 
     job = defs.resolve_job_def("daily_refresh_job")
     keys = refresh_selection(sources).resolve(defs.resolve_asset_graph())
     with dg.DagsterInstance.get() as instance:
         return job.execute_in_process(
-            instance=instance, raise_on_error=False, asset_selection=sorted(keys)
+            instance=instance,
+            raise_on_error=False,
+            asset_selection=sorted(keys),
+            run_config=refresh_run_config(full_refresh=options.full_refresh),
+            **run_arguments(options.reload_days),
         )
 
 
@@ -233,8 +249,15 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
         print(f"Nothing to refresh: {NO_SOURCE} (see .env.example).", file=sys.stderr)
         return 2
+    reload_days = None
+    if args.reload_from or args.reload_to:
+        reload_days = (args.reload_from or args.reload_to, args.reload_to or args.reload_from)
+        if reload_days[0] > reload_days[1]:
+            print("--from must not be after --to.", file=sys.stderr)
+            return 2
+    options = RefreshOptions(reload_days=reload_days, full_refresh=args.full_refresh)
     try:
-        log_file = run_refresh(settings)
+        log_file = run_refresh(settings, options)
     except RefreshFailed as error:
         print(error, file=sys.stderr)
         return 1
@@ -347,6 +370,21 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--platform-url", help="default WABI_PLATFORM_URL")
     refresh.add_argument(
         "--webhook-dir", type=Path, help="capture files to load; default WABI_WEBHOOK_DIR"
+    )
+    refresh.add_argument(
+        "--from",
+        dest="reload_from",
+        type=date.fromisoformat,
+        help="reload the messages and statuses of the UTC days from this one (a backfill of "
+        "the message assets' daily partitions) instead of loading what is new",
+    )
+    refresh.add_argument(
+        "--to", dest="reload_to", type=date.fromisoformat, help="last UTC day to reload"
+    )
+    refresh.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild dbt's incremental models from all of raw (after changing one)",
     )
     refresh.set_defaults(handler=cmd_refresh)
 

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from orchestration.defs import dbt, freshness, publish, schedules, sensors
+from orchestration.defs import dbt, freshness, publish, retention, schedules, sensors
 from orchestration.defs.raw import respondio, webhooks
 from orchestration.defs.resources import build_resources
 
@@ -18,6 +18,7 @@ defs = dg.Definitions(
         sensors.new_captures_sensor,
         sensors.alert_on_run_failure,
         freshness.mart_freshness_sensor,
+        retention.prune_old_runs,
     ],
     resources=build_resources(),
 )

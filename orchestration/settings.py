@@ -27,6 +27,7 @@ class Settings:
     # project's default (Monday to Friday, 09:00 to 18:00).
     business_hours: str | None = None
     alert_webhook: str | None = None
+    run_retention_days: int = 90  # runs, their event logs and refresh logs kept this long
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -39,6 +40,7 @@ class Settings:
             refresh_at=time.fromisoformat(os.environ.get("WABI_REFRESH_AT") or "06:00"),
             alert_webhook=os.environ.get("WABI_ALERT_WEBHOOK") or None,
             business_hours=_business_hours(os.environ.get("WABI_BUSINESS_HOURS")),
+            run_retention_days=_days(os.environ.get("WABI_RUN_RETENTION_DAYS") or "90"),
         )
 
     @property
@@ -74,6 +76,14 @@ class Settings:
             if value:
                 os.environ[name] = value
         prepare_dagster_home(self.data_dir)
+
+
+def _days(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(
+            f"WABI_RUN_RETENTION_DAYS must be a whole number of days >= 1, not {value!r}"
+        )
+    return int(value)
 
 
 def _business_hours(value: str | None) -> str | None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,6 +19,9 @@ from simulator.faults import FaultProfile
 from simulator.generate import CAPTURES_DIR, generate
 from simulator.model import WorkspaceSpec
 from simulator.server import SimulatorServer
+
+if TYPE_CHECKING:
+    from orchestration.cli import RefreshOptions
 
 TINY_SPEC = WorkspaceSpec(
     seed=11, contacts=60, agents=4, days=14, messages_per_day=60, start=date(2026, 3, 16)
@@ -65,13 +69,14 @@ def refresh_from(
     rate_limit_per_second: int = 50,
     faults: str = "none",
     token: str | None = None,
+    options: "RefreshOptions | None" = None,
 ) -> Path:
     """Serve `workspace_dir` on loopback and run the real refresh job into `data_dir`, reading
     the API and the workspace's webhook captures.
 
     The process environment is restored afterwards, so runs in one session stay independent.
     """
-    from orchestration.cli import run_refresh
+    from orchestration.cli import RefreshOptions, run_refresh
 
     token = token or secrets.token_urlsafe(16)
     with pytest.MonkeyPatch.context() as env:
@@ -91,7 +96,7 @@ def refresh_from(
                 platform_token=token,
                 webhook_dir=workspace_dir / CAPTURES_DIR,
             )
-            return run_refresh(settings)
+            return run_refresh(settings, options or RefreshOptions())
 
 
 @pytest.fixture(scope="session")

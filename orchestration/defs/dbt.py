@@ -7,6 +7,7 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from pydantic import Field
 
 from extract import respondio, whatsapp_cloud
 from extract.captures import ensure_capture_tables
@@ -48,6 +49,19 @@ def dbt_vars(reporting: ReportingResource) -> dict[str, object]:
     }
 
 
+class DbtBuildConfig(dg.Config):
+    """How a run builds the dbt models."""
+
+    full_refresh: bool = Field(
+        default=False,
+        description=(
+            "Rebuild the incremental models from all of raw (`dbt build --full-refresh`) instead "
+            "of from the rows loaded since their last build: needed after a change to an "
+            "incremental model's columns or logic."
+        ),
+    )
+
+
 @dbt_assets(
     manifest=wabi_dbt_project.manifest_path,
     project=wabi_dbt_project,
@@ -55,17 +69,19 @@ def dbt_vars(reporting: ReportingResource) -> dict[str, object]:
 )
 def wabi_dbt_models(
     context: dg.AssetExecutionContext,
+    config: DbtBuildConfig,
     dbt: DbtCliResource,
     reporting: ReportingResource,
     warehouse: WarehouseResource,
 ) -> Iterator[Any]:
     """`dbt build`: every model, then its tests; a failing test stops what depends on it."""
     ensure_source_tables(warehouse)
+    arguments = ["build", "--vars", json.dumps(dbt_vars(reporting))]
+    if config.full_refresh:
+        arguments.append("--full-refresh")
     tests: list[CheckRecord] = []
     try:
-        for event in dbt.cli(
-            ["build", "--vars", json.dumps(dbt_vars(reporting))], context=context
-        ).stream():
+        for event in dbt.cli(arguments, context=context).stream():
             if isinstance(event, dg.AssetCheckResult) and event.asset_key and event.check_name:
                 tests.append(CheckRecord(event.asset_key, event.check_name, event))
             yield event

@@ -134,6 +134,36 @@ def epoch_bounds(now_epoch: float) -> dict[str, int]:
     }
 
 
+def status_order_expectations() -> list[gx.expectations.Expectation]:
+    """A message's statuses happen in their order: the first `delivered` not before the first
+    `sent`, the first `read` not before either. A status never reported is not compared."""
+    import great_expectations.expectations as gxe
+
+    pairs = [("delivered_epoch", "sent_epoch"), ("read_epoch", "delivered_epoch")]
+    pairs.append(("read_epoch", "sent_epoch"))
+    return [
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=later,
+            column_B=earlier,
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
+        )
+        for later, earlier in pairs
+    ]
+
+
+# From rows of (message id, status, epoch): each message's first time of each status.
+FIRST_STATUS_TIMES = """
+    select
+        message_id,
+        min(status_epoch) filter (where status = 'sent') as sent_epoch,
+        min(status_epoch) filter (where status = 'delivered') as delivered_epoch,
+        min(status_epoch) filter (where status = 'read') as read_epoch
+    from ({statuses})
+    group by message_id
+"""
+
+
 @dataclass(frozen=True)
 class BatchSuite:
     """A GX suite over a raw table's batches not yet validated: `sql` selects the columns the

@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from orchestration.defs.partitions import LOAD_NEW, refresh_partition
 from orchestration.settings import Settings
 
 # The raw asset group each source fills; a deployment may configure either source or both.
@@ -19,6 +20,12 @@ def refresh_selection(sources: list[str]) -> dg.AssetSelection:
     """Every asset but the raw assets of sources this deployment does not read."""
     unused = [group for source, group in SOURCE_GROUPS.items() if source not in sources]
     return dg.AssetSelection.all() - dg.AssetSelection.groups(*unused)
+
+
+def refresh_run_config(*, full_refresh: bool = False) -> dict[str, object]:
+    """The run config of a refresh: whether dbt rebuilds its incremental models from all of raw
+    (`DbtBuildConfig`, also offered in the UI's launchpad)."""
+    return {"ops": {"wabi_dbt_models": {"config": {"full_refresh": full_refresh}}}}
 
 
 daily_refresh_job = dg.define_asset_job(
@@ -55,5 +62,7 @@ def daily_refresh_job_schedule(
     return dg.RunRequest(
         run_key=f"daily-{local.date().isoformat()}",
         asset_selection=sorted(keys),
-        tags={"wabi/sources": ",".join(settings.sources), "wabi/report_date": str(local.date())},
+        partition_key=refresh_partition(context.scheduled_execution_time),
+        tags={"wabi/sources": ",".join(settings.sources), "wabi/report_date": str(local.date())}
+        | LOAD_NEW,
     )

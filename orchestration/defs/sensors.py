@@ -7,6 +7,7 @@ import dagster as dg
 import requests
 
 from extract.captures import capture_paths
+from orchestration.defs.partitions import LOAD_NEW, refresh_partition
 from orchestration.defs.schedules import daily_refresh_job, refresh_selection
 from orchestration.settings import Settings
 
@@ -47,7 +48,8 @@ def new_captures_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult 
             dg.RunRequest(
                 run_key=f"captures-{fingerprint}",
                 asset_selection=sorted(keys),
-                tags={"wabi/trigger": "new_captures"},
+                partition_key=refresh_partition(),
+                tags={"wabi/trigger": "new_captures"} | LOAD_NEW,
             )
         ],
         cursor=fingerprint,

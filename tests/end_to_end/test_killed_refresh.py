@@ -13,6 +13,7 @@ import dagster as dg
 import duckdb
 
 from orchestration.definitions import defs
+from orchestration.defs.partitions import run_arguments
 from orchestration.settings import REPO_ROOT
 from simulator.generate import CAPTURES_DIR, generate
 from simulator.model import WorkspaceSpec
@@ -23,9 +24,10 @@ SPEC = WorkspaceSpec(seed=29, contacts=200, agents=5, days=10, messages_per_day=
 RAW_REFRESH = """
 import dagster as dg
 from orchestration.definitions import defs
+from orchestration.defs.partitions import run_arguments
 keys = [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] == "raw"]
 defs.resolve_job_def("daily_refresh_job").execute_in_process(
-    instance=dg.DagsterInstance.ephemeral(), asset_selection=keys
+    instance=dg.DagsterInstance.ephemeral(), asset_selection=keys, **run_arguments()
 )
 """
 
@@ -97,7 +99,7 @@ def test_a_refresh_killed_mid_extraction_then_rerun_equals_an_uninterrupted_one(
                 k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] == "raw"
             ]
             result = defs.resolve_job_def("daily_refresh_job").execute_in_process(
-                instance=dg.DagsterInstance.ephemeral(), asset_selection=keys
+                instance=dg.DagsterInstance.ephemeral(), asset_selection=keys, **run_arguments()
             )
             assert result.success
 

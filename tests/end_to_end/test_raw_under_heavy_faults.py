@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from orchestration.definitions import defs
+from orchestration.defs.partitions import run_arguments
 from simulator.faults import FaultProfile
 from simulator.generate import CAPTURES_DIR, generate
 from simulator.model import WorkspaceSpec
@@ -30,7 +31,7 @@ def _materialize_raw(workspace, data_dir, monkeypatch) -> dg.ExecuteInProcessRes
         monkeypatch.setenv("WABI_PLATFORM_TOKEN", token)
         monkeypatch.setenv("WABI_WEBHOOK_DIR", str(workspace / CAPTURES_DIR))
         result = defs.resolve_job_def("daily_refresh_job").execute_in_process(
-            instance=dg.DagsterInstance.ephemeral(), asset_selection=raw_keys
+            instance=dg.DagsterInstance.ephemeral(), asset_selection=raw_keys, **run_arguments()
         )
         assert sum(server.fault_summary().values()) > 0
     return result

@@ -8,9 +8,13 @@ import dagster as dg
 import duckdb
 import pytest
 
+from extract import respondio
+from extract.captures import load_captures
+from extract.load import RawLoader
 from orchestration.cli import RefreshFailed
 from orchestration.defs.dbt import messages_daily_consistent
 from orchestration.defs.raw.respondio import new_messages_valid
+from orchestration.defs.raw.webhooks import new_whatsapp_cloud_valid
 from orchestration.defs.resources import WarehouseResource
 from tests.conftest import refresh_from
 
@@ -134,3 +138,65 @@ def test_marts_gate_fails_on_inconsistent_marts(pipeline_copy, tampering, named_
 
     assert not result.passed
     assert named_in_failure in result.description
+
+
+def _status_payload(wamid: str, status: str, epoch: int) -> dict:
+    fixture = (
+        Path(__file__).parents[1] / "fixtures" / "whatsapp_cloud" / "status_sent_pmp_marketing.json"
+    )
+    payload = json.loads(fixture.read_text())
+    payload["entry"][0]["changes"][0]["value"]["statuses"][0] |= {
+        "id": wamid,
+        "status": status,
+        "timestamp": str(epoch),
+    }
+    return payload
+
+
+@pytest.mark.parametrize(("read_after_sent", "passes"), [(60, True), (-60, False)])
+def test_statuses_out_of_their_order_fail_the_whatsapp_cloud_gate(
+    pipeline_copy, read_after_sent, passes
+):
+    """`read` a minute after `sent` passes; a minute before, which no phone can do, fails. The
+    two statuses arrive in separate captures, as Meta sends them."""
+    sent_at = 1_773_900_000  # within the shared workspace's days
+    captures = pipeline_copy.workspace_dir / "captures" / "whatsapp_cloud"
+    warehouse = WarehouseResource(data_dir=str(pipeline_copy.data_dir))
+    for name, status, epoch in [
+        ("receiver-2.jsonl", "sent", sent_at),
+        ("receiver-3.jsonl", "read", sent_at + read_after_sent),
+    ]:
+        (captures / name).write_text(json.dumps(_status_payload("wamid.order", status, epoch)))
+        with warehouse.connect() as con:
+            load_captures(con, captures.parent)
+        result = new_whatsapp_cloud_valid(dg.build_asset_check_context(), warehouse=warehouse)
+
+    assert result.passed is passes, result.description
+    if not passes:
+        assert "whatsapp_cloud_new_status_order" in result.description
+        assert "read_epoch" in result.description
+
+
+def test_a_respondio_message_delivered_before_it_was_sent_fails_the_raw_gate(pipeline_copy):
+    warehouse = WarehouseResource(data_dir=str(pipeline_copy.data_dir))
+    with warehouse.connect(read_only=True) as con:
+        (record,) = con.execute(
+            "select record from raw.respondio__messages "
+            "where json_extract_string(record, '$.traffic') = 'outgoing' limit 1"
+        ).fetchone()
+    message = json.loads(record) | {"messageId": 999_000_002}
+    sent_at = message["timestamp"]
+    message["status"] = [
+        {"value": "sent", "timestamp": sent_at},
+        {"value": "delivered", "timestamp": sent_at - 30},
+    ]
+    with warehouse.connect() as con:
+        loader = RawLoader(con, respondio.MESSAGES)
+        loader.add([message], "test://out-of-order")
+        loader.commit()
+
+    result = new_messages_valid(dg.build_asset_check_context(), warehouse=warehouse)
+
+    assert not result.passed
+    assert "respondio_new_status_order" in result.description
+    assert "delivered_epoch" in result.description

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import pytest
+import yaml
 
 from orchestration.definitions import defs
 from orchestration.project import mart_models
@@ -83,6 +85,10 @@ def test_the_schedule_runs_once_a_day_at_the_local_refresh_time(monkeypatch, tmp
     assert [r.run_key for r in due.run_requests] == ["daily-2026-11-24"]
     assert [r.run_key for r in later.run_requests] == ["daily-2026-11-24"]
     assert [r.run_key for r in next_day.run_requests] == ["daily-2026-11-25"]
+    # Filed under the UTC day's partition, and tagged to load what is new, not to reload it.
+    (request,) = next_day.run_requests
+    assert request.partition_key == "2026-11-25"
+    assert request.tags["wabi/load"] == "new"
 
 
 def test_the_schedule_refreshes_only_the_configured_sources(monkeypatch, tmp_path):
@@ -157,3 +163,61 @@ def test_dagster_cli_validates_the_code_location(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
+
+
+MESSAGE_ASSETS = {
+    "raw/respondio__messages",
+    "raw/respondio__events",
+    "raw/whatsapp_cloud__payloads",
+    "raw/whatsapp_cloud__messages",
+    "raw/whatsapp_cloud__statuses",
+    "raw/whatsapp_cloud__contacts",
+    "raw/whatsapp_cloud__errors",
+}
+
+
+def test_message_and_status_assets_are_partitioned_by_utc_day_and_backfill_in_one_run():
+    """The respond.io messages (with their status histories) and the capture tables (one load
+    writes them all) are daily partitioned; everything else, dbt included, is not."""
+    graph = _graph()
+    partitioned = {
+        key.to_user_string(): graph.get(key)
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).partitions_def is not None
+    }
+    assert partitioned.keys() == MESSAGE_ASSETS
+    for node in partitioned.values():
+        days = node.partitions_def
+        assert isinstance(days, dg.DailyPartitionsDefinition)
+        assert days.timezone == "UTC"
+        assert days.start.date().isoformat() == "2018-01-01"
+        assert node.backfill_policy == dg.BackfillPolicy.single_run()
+
+
+def test_the_refresh_job_takes_a_full_refresh_switch_for_dbt(monkeypatch, tmp_path):
+    from orchestration.defs.schedules import refresh_run_config
+    from orchestration.settings import DEFAULT_BUSINESS_HOURS
+
+    resources = {
+        "WABI_DATA_DIR": str(tmp_path),
+        "WABI_TIMEZONE": "UTC",
+        "WABI_BUSINESS_HOURS": DEFAULT_BUSINESS_HOURS,
+        "WABI_PLATFORM_URL": "http://127.0.0.1:9/v2",
+        "WABI_PLATFORM_TOKEN": "t",
+        "WABI_WEBHOOK_DIR": str(tmp_path),
+    }
+    for name, value in resources.items():
+        monkeypatch.setenv(name, value)
+    job = defs.resolve_job_def("daily_refresh_job")
+    assert dg.validate_run_config(job, refresh_run_config(full_refresh=True))
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        dg.validate_run_config(job, {"ops": {"wabi_dbt_models": {"config": {"full": True}}}})
+
+
+def test_old_runs_are_pruned_by_a_running_sensor_and_ticks_by_the_instance():
+    sensor = defs.resolve_sensor_def("prune_old_runs")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    settings = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
+    assert settings["concurrency"]["runs"]["max_concurrent_runs"] == 1
+    assert settings["retention"]["schedule"]["purge_after_days"] == 90
+    assert settings["retention"]["sensor"]["purge_after_days"]["skipped"] == 7

@@ -8,7 +8,13 @@ from extract import respondio
 from extract.captures import RESPONDIO_EVENTS, ensure_capture_tables
 from extract.load import RawLoader, RawTable
 from extract.respondio import Page, RespondioClient
-from orchestration.defs.gates import BatchSuite, gate_new_batches
+from orchestration.defs.gates import (
+    FIRST_STATUS_TIMES,
+    BatchSuite,
+    gate_new_batches,
+    status_order_expectations,
+)
+from orchestration.defs.partitions import MESSAGE_DAYS, ONE_RUN_PER_BACKFILL, days_to_reload
 from orchestration.defs.resources import RespondioApiResource, WarehouseResource
 
 GROUP = "raw_respondio"
@@ -84,28 +90,41 @@ def respondio__contacts(
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "duckdb"},
+    partitions_def=MESSAGE_DAYS,
+    backfill_policy=ONE_RUN_PER_BACKFILL,
     description=(
         "respond.io messages (`GET /contact/{identifier}/message/list`), one row per messageId, "
-        "JSON as sent, outgoing ones with their status history. Walks the contacts whose "
-        "activity moved (changed in the contact list, an open conversation, or named by a "
-        "captured event) and every contact once a week."
+        "JSON as sent, outgoing ones with their status history. A run of no partition walks "
+        "the contacts whose activity moved (changed in the contact list, an open conversation, "
+        "or named by a captured event) and every contact once a week; a run of days (UTC) "
+        "walks every contact created by then and reloads the messages created in those days."
     ),
 )
 def respondio__messages(
-    warehouse: WarehouseResource, respondio_api: RespondioApiResource
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    respondio_api: RespondioApiResource,
 ) -> dg.MaterializeResult:
+    days = days_to_reload(context)
     with respondio_api.client() as client, warehouse.connect() as con:
         ensure_capture_tables(con)  # the walk reads captured events when there are any
-        walk = respondio.plan_message_walk(con, RESPONDIO_EVENTS.qualified)
+        if days is None:
+            walk = respondio.plan_message_walk(con, RESPONDIO_EVENTS.qualified)
+        else:
+            walk = respondio.plan_reload_walk(con, *days.epochs)
         loader = RawLoader(con, respondio.MESSAGES)
         for page in client.messages_of_contacts(walk.contact_ids):
-            loader.add(page.items, page.url)
+            items = (
+                page.items if days is None else respondio.created_within(page.items, *days.epochs)
+            )
+            loader.add(items, page.url)
         result = loader.commit()
         respondio.record_message_walk(con, walk)
         requests = dict(client.session.stats)
     return dg.MaterializeResult(
         metadata=result.as_metadata()
         | walk.as_metadata()
+        | (days.as_metadata() if days else {})
         | {"contacts_gone": len(client.contacts_gone), "http": requests}
     )
 
@@ -130,6 +149,9 @@ NEW_STATUSES_SQL = f"""
     where list_contains($batch_ids, _batch_id)
 """
 
+# A respond.io message carries its whole status history, so the batch holds all of it.
+NEW_STATUS_ORDER_SQL = FIRST_STATUS_TIMES.format(statuses=NEW_STATUSES_SQL)
+
 
 @dg.asset_check(
     asset=respondio__messages,
@@ -139,7 +161,8 @@ NEW_STATUSES_SQL = f"""
         "Great Expectations on every batch not yet validated (normally the one just loaded; a "
         "batch that failed keeps failing until corrected): ids present and unique, traffic and "
         "status values within the contract, every timestamp after 2009-01-01 and at most a day "
-        "ahead. Batches that pass are marked validated."
+        "ahead, statuses in order (sent, then delivered, then read). Batches that pass are "
+        "marked validated."
     ),
 )
 def new_messages_valid(
@@ -179,6 +202,12 @@ def new_messages_valid(
                     gxe.ExpectColumnValuesToNotBeNull(column="status_epoch"),
                     gxe.ExpectColumnValuesToBeBetween(column="status_epoch", **bounds),
                 ],
+            ),
+            BatchSuite(
+                "respondio_new_status_order",
+                respondio.MESSAGES,
+                NEW_STATUS_ORDER_SQL,
+                lambda bounds: status_order_expectations(),
             ),
         ],
     )

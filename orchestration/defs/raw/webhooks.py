@@ -6,8 +6,14 @@ from collections.abc import Iterator
 import dagster as dg
 
 from extract import whatsapp_cloud
-from extract.captures import RESPONDIO_EVENTS, load_captures
-from orchestration.defs.gates import BatchSuite, gate_new_batches
+from extract.captures import RESPONDIO_EVENTS, files_holding, load_captures
+from orchestration.defs.gates import (
+    FIRST_STATUS_TIMES,
+    BatchSuite,
+    gate_new_batches,
+    status_order_expectations,
+)
+from orchestration.defs.partitions import MESSAGE_DAYS, ONE_RUN_PER_BACKFILL, days_to_reload
 from orchestration.defs.resources import WarehouseResource, WebhookCapturesResource
 
 GROUP = "raw_webhooks"
@@ -30,20 +36,29 @@ DESCRIPTIONS = {
             owners=OWNERS,
             kinds={"python", "duckdb"},
             description=description,
+            partitions_def=MESSAGE_DAYS,
         )
         for table, description in DESCRIPTIONS.items()
     ],
     name="webhook_captures",
+    backfill_policy=ONE_RUN_PER_BACKFILL,
 )
 def webhook_captures(
-    warehouse: WarehouseResource, webhooks: WebhookCapturesResource
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    webhooks: WebhookCapturesResource,
 ) -> Iterator[dg.MaterializeResult]:
-    """New and grown capture files only (a manifest tracks what was loaded); malformed lines go
-    to `raw.rejected_records` and the rest loads."""
+    """A run of no partition loads new and grown capture files only (a manifest tracks what was
+    loaded); a run of days (UTC) reads again the loaded files holding messages, statuses or
+    events of those days. Malformed lines go to `raw.rejected_records` and the rest loads."""
+    days = days_to_reload(context)
     with warehouse.connect() as con:
-        report = load_captures(con, webhooks.path)
+        reload = None if days is None else files_holding(con, *days.epochs)
+        report = load_captures(con, webhooks.path, reload=reload)
     tables = report.tables
     common = {key: value for key, value in report.as_metadata().items() if key not in ("tables",)}
+    if days is not None:
+        common |= days.as_metadata()
     for table in DESCRIPTIONS:
         yield dg.MaterializeResult(
             asset_key=["raw", table.name],
@@ -67,6 +82,20 @@ NEW_META_STATUSES_SQL = f"""
     from {whatsapp_cloud.STATUSES.qualified}
     where list_contains($batch_ids, _batch_id)
 """
+# Meta sends each status apart, so a message's order is checked over all its statuses loaded so
+# far, for the messages the new batches touch.
+NEW_META_STATUS_ORDER_SQL = FIRST_STATUS_TIMES.format(
+    statuses=f"""
+    select
+        json_extract_string(record, '$.id') as message_id,
+        json_extract_string(record, '$.status') as status,
+        try_cast(json_extract_string(record, '$.timestamp') as bigint) as status_epoch
+    from {whatsapp_cloud.STATUSES.qualified}
+    where json_extract_string(record, '$.id') in (
+        select json_extract_string(record, '$.id') from {whatsapp_cloud.STATUSES.qualified}
+        where list_contains($batch_ids, _batch_id)
+    )"""
+)
 # Meta's status values (SOURCES.md §1), `deleted` and `warning` included as some accounts get them.
 META_STATUSES = ["sent", "delivered", "read", "failed", "deleted", "warning"]
 
@@ -78,8 +107,9 @@ META_STATUSES = ["sent", "delivered", "read", "failed", "deleted", "warning"]
     additional_deps=[dg.AssetKey(["raw", whatsapp_cloud.MESSAGES.name])],
     description=(
         "Great Expectations on every WhatsApp Cloud batch not yet validated: wamids present, "
-        "status values Meta's, every timestamp after 2009-01-01 and at most a day ahead. A "
-        "failing batch keeps failing until the captures are corrected."
+        "status values Meta's, every timestamp after 2009-01-01 and at most a day ahead, each "
+        "message's statuses in order (sent, then delivered, then read). A failing batch keeps "
+        "failing until the captures are corrected."
     ),
 )
 def new_whatsapp_cloud_valid(
@@ -114,6 +144,12 @@ def new_whatsapp_cloud_valid(
                     gxe.ExpectColumnValuesToNotBeNull(column="status_epoch"),
                     gxe.ExpectColumnValuesToBeBetween(column="status_epoch", **bounds),
                 ],
+            ),
+            BatchSuite(
+                "whatsapp_cloud_new_status_order",
+                whatsapp_cloud.STATUSES,
+                NEW_META_STATUS_ORDER_SQL,
+                lambda bounds: status_order_expectations(),
             ),
         ],
     )
