@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed-stamp
 export WABI_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME  ?= $(WABI_DATA_DIR)/dagster_home
 
-.PHONY: install demo test lint format dev lock clean bench-simulator bench-extract
+.PHONY: install demo test lint format dev lock clean bench-simulator bench-extract bench-report \
+	screenshot
 
 install: $(STAMP)
 
@@ -41,6 +42,16 @@ bench-simulator: install
 # own JSON reader on the same files for comparison (workspaces cached in data/bench/; minutes).
 bench-extract: install
 	$(BIN)/python -m benchmarks.extract
+
+# The report's size and render time in headless Chromium (Debian's chromium), on the demo's file.
+bench-report: install
+	$(BIN)/python -m benchmarks.report
+
+# The README's screenshot (docs/report.png): the Overview of the demo's last 14 days, compared
+# with the 14 before, as headless Chromium draws it. Run `make demo` first.
+screenshot: install
+	$(BIN)/wabi report --days 14 --out $(WABI_DATA_DIR)/report-14-days.html \
+		--screenshot docs/report.png
 
 # Re-pin every installed version after changing pyproject.toml's ranges.
 lock: install

@@ -301,6 +301,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(headline(analytics))
     print(f"Reporting time zone: {settings.timezone}. Try:")
     print(f'  {duckdb_shell()} -readonly {analytics} "{EXAMPLE_QUERY}"')
+    from orchestration.report.page import REPORT_FILE
+
+    print(f"Report, to open in any browser (offline): {analytics.with_name(REPORT_FILE)}")
     return 0
 
 
@@ -346,6 +349,63 @@ def cmd_dev(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         process.send_signal(signal.SIGINT)
         return process.wait()
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from orchestration.report.browser import BrowserError, screenshot_page
+    from orchestration.report.page import REPORT_FILE, AnalyticsFileMissing, build_report
+    from orchestration.report.queries import ReportInputError
+
+    settings = Settings.from_env()
+    data_dir = (args.data_dir or settings.data_dir).resolve()
+    try:
+        summary = build_report(
+            data_dir / "analytics.duckdb",
+            args.out or data_dir / REPORT_FILE,
+            start=args.start,
+            end=args.end,
+            days=args.days,
+            channel_id=args.channel,
+            timezone=settings.timezone,
+        )
+    except (AnalyticsFileMissing, ReportInputError) as error:
+        print(f"wabi report: {error}", file=sys.stderr)
+        return 2
+    period = str(summary.period) if summary.period else "no data yet"
+    print(f"Wrote {summary.path} ({summary.size_bytes / 1e6:.1f} MB; {period})")
+    if args.screenshot:
+        try:
+            screenshot_page(summary.path, args.screenshot)
+        except BrowserError as error:
+            print(f"wabi report: no screenshot: {error}", file=sys.stderr)
+            return 2
+        print(f"Screenshot of its Overview: {args.screenshot}")
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from orchestration.dbt_docs import generate_docs, serve_docs
+
+    settings = Settings.from_env()
+    if args.data_dir:
+        settings = replace(settings, data_dir=args.data_dir.resolve())
+    try:
+        site = generate_docs(settings)
+    except subprocess.CalledProcessError as error:
+        print(f"dbt docs generate failed (exit {error.returncode}).", file=sys.stderr)
+        return 1
+    if args.no_serve:
+        print(f"dbt documentation built: {site / 'index.html'}")
+        return 0
+    server = serve_docs(site, args.port)
+    print(f"Serving dbt's documentation on http://127.0.0.1:{server.server_port}/ (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -432,6 +492,42 @@ def build_parser() -> argparse.ArgumentParser:
     dev = commands.add_parser("dev", help="open the Dagster UI (asset graph, checks, schedule)")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(handler=cmd_dev)
+
+    report = commands.add_parser(
+        "report", help="write the report page (report.html) from analytics.duckdb"
+    )
+    report.add_argument(
+        "--from",
+        dest="start",
+        type=date.fromisoformat,
+        help="first day (YYYY-MM-DD); default --days days up to --to",
+    )
+    report.add_argument(
+        "--days", type=int, default=28, help="the period's length when --from is not given"
+    )
+    report.add_argument(
+        "--to", dest="end", type=date.fromisoformat, help="last day; default the last with data"
+    )
+    report.add_argument(
+        "--channel", help="a channel_id of dim_channels: its figures only, where a mart has one"
+    )
+    report.add_argument("--out", type=Path, help="default <data dir>/report.html")
+    report.add_argument("--data-dir", type=Path, help="default WABI_DATA_DIR or ./data")
+    report.add_argument(
+        "--screenshot",
+        type=Path,
+        metavar="PNG",
+        help="also save the Overview as headless Chromium draws it (e.g. docs/report.png)",
+    )
+    report.set_defaults(handler=cmd_report)
+
+    docs = commands.add_parser(
+        "docs", help="build and serve dbt's documentation site (lineage, column definitions)"
+    )
+    docs.add_argument("--port", type=int, default=8080)
+    docs.add_argument("--no-serve", action="store_true", help="build the site and print its path")
+    docs.add_argument("--data-dir", type=Path, help="default WABI_DATA_DIR or ./data")
+    docs.set_defaults(handler=cmd_docs)
     return parser
 
 

@@ -2,12 +2,12 @@
 
 import dagster as dg
 
-from orchestration.defs import dbt, freshness, publish, retention, schedules, sensors
+from orchestration.defs import dbt, freshness, publish, report, retention, schedules, sensors
 from orchestration.defs.raw import respondio, webhooks
 from orchestration.defs.resources import build_resources
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([respondio, webhooks, dbt, publish]),
+    assets=dg.load_assets_from_modules([respondio, webhooks, dbt, publish, report]),
     asset_checks=[
         *dg.load_asset_checks_from_modules([respondio, webhooks, dbt]),
         *freshness.mart_freshness_checks,
