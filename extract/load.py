@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import reprlib
 import uuid
 from collections import Counter
@@ -36,6 +37,18 @@ import pyarrow as pa
 log = logging.getLogger("wabi.extract.load")
 
 RAW_SCHEMA = "raw"
+# DuckDB's memory for the warehouse, in its own units ("2GB"): past it, DuckDB spills to disk
+# beside the file instead of growing (its default is 80 % of the machine). dbt's profile reads
+# the same variable.
+MEMORY_LIMIT_VARIABLE = "WABI_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "2GB"
+
+
+def warehouse_config() -> dict[str, str]:
+    """The DuckDB settings every connection to the warehouse opens with."""
+    return {"memory_limit": os.environ.get(MEMORY_LIMIT_VARIABLE) or DEFAULT_MEMORY_LIMIT}
+
+
 CHUNK_ROWS = 50_000
 # Built once (json.dumps with options builds an encoder per call). NaN and Infinity are refused:
 # they are not JSON, and a record holding one is rejected.

@@ -9,6 +9,7 @@ import duckdb
 from dagster_dbt import DbtCliResource
 
 from extract.http import BearerSession
+from extract.load import warehouse_config
 from extract.respondio import RespondioClient
 from orchestration.project import dbt_executable, wabi_dbt_project
 
@@ -29,7 +30,9 @@ class WarehouseResource(dg.ConfigurableResource):
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         self.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.warehouse_path), read_only=read_only)
+        con = duckdb.connect(
+            str(self.warehouse_path), read_only=read_only, config=warehouse_config()
+        )
         try:
             yield con
         finally:
