@@ -165,14 +165,12 @@ def test_dagster_cli_validates_the_code_location(tmp_path):
     assert "Validation successful" in result.stdout + result.stderr
 
 
-MESSAGE_ASSETS = {
-    "raw/respondio__messages",
-    "raw/respondio__events",
-    "raw/whatsapp_cloud__payloads",
-    "raw/whatsapp_cloud__messages",
-    "raw/whatsapp_cloud__statuses",
-    "raw/whatsapp_cloud__contacts",
-    "raw/whatsapp_cloud__errors",
+# Every raw asset but the respond.io lists and contacts, which have no day.
+MESSAGE_ASSETS = RAW_ASSETS - {
+    "raw/respondio__users",
+    "raw/respondio__channels",
+    "raw/respondio__closing_notes",
+    "raw/respondio__contacts",
 }
 
 
