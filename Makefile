@@ -7,7 +7,7 @@ export WABI_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME  ?= $(WABI_DATA_DIR)/dagster_home
 
 .PHONY: install demo test lint format dev lock clean bench-simulator bench-extract bench-report \
-	screenshot
+	screenshot bench
 
 install: $(STAMP)
 
@@ -52,6 +52,12 @@ bench-report: install
 screenshot: install
 	$(BIN)/wabi report --days 14 --out $(WABI_DATA_DIR)/report-14-days.html \
 		--screenshot docs/report.png
+
+# The whole pipeline at 100k, 1M and 10M messages, stage by stage, against a hand-written DuckDB
+# script and a pandas script, and the incremental path at 30 and 300 days of history; appends
+# to benchmarks/RESULTS.md (the 10M workspace takes ~10 min to generate the first time; hours).
+bench: install
+	$(BIN)/wabi bench
 
 # Re-pin every installed version after changing pyproject.toml's ranges.
 lock: install

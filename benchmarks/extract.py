@@ -6,9 +6,9 @@ marks it complete), so reruns skip generation. Then each measurement runs in a f
 its peak RSS is its own, into a fresh DuckDB file:
 
 - `api`: the simulator serves the workspace over loopback (in a process of its own, with a rate
-  limit high enough never to answer 429), and contacts plus every contact's messages are walked
-  with `RespondioClient` (4 contacts at a time, as the assets do) into `RawLoader`; records/s is
-  contacts and messages fetched per second of the whole walk, including the final merge.
+  limit high enough never to answer 429), and the space lists, contacts and every contact's
+  messages are walked with `RespondioClient` (4 contacts at a time, as the assets do) into
+  `RawLoader`; records/s is records fetched per second of the whole walk, final merges included.
 - `captures`: `load_captures` over the workspace's `captures/`; lines/s counts lines read,
   rows/s the raw rows written (payloads, their unpacked elements and respond.io events).
 - `duckdb`: DuckDB's own reader over the same files (`read_ndjson_objects` into a table, malformed
@@ -18,116 +18,81 @@ its peak RSS is its own, into a fresh DuckDB file:
 
 import argparse
 import json
-import os
-import resource
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-# (contacts, days, messages per day): about 100 k and 1 M messages over three months, as in
-# benchmarks/simulator.py.
-SIZES = {"100k": (5_000, 90, 1_100), "1m": (50_000, 90, 11_000)}
+from benchmarks.workspaces import TOKEN, bench_dir, ensure_workspace, peak_rss_mib, served
+
 PHASES = ("api", "captures", "duckdb")
-TOKEN = "bench-token"
+SIZES = ("100k", "1m")
 
 
-def bench_dir(size: str) -> Path:
-    return Path(os.environ.get("WABI_DATA_DIR", "data")) / "bench" / size
-
-
-def ensure_workspace(size: str) -> tuple[Path, float | None]:
-    """The cached workspace of `size`, generated when missing; and the generation's wall s."""
-    from simulator.generate import generate
-    from simulator.model import WorkspaceSpec
-
-    contacts, days, per_day = SIZES[size]
-    spec = WorkspaceSpec(seed=1, contacts=contacts, agents=150, days=days, messages_per_day=per_day)
-    out = bench_dir(size)
-    marker = out / "workspace.json"
-    if marker.exists():
-        stored = json.loads(marker.read_text())
-        if stored.get("spec", {}).get("contacts") == contacts:
-            return out, None
-    shutil.rmtree(out, ignore_errors=True)  # a generation cut short, or another spec
-    wall = time.perf_counter()
-    generate(spec, out)
-    return out, time.perf_counter() - wall
-
-
-def peak_rss_mib() -> int:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-
-
-def serve(size: str) -> None:
-    """Serve the workspace until stdin closes; print the base URL first."""
-    from simulator.server import SimulatorServer
-
-    with SimulatorServer(bench_dir(size), token=TOKEN, rate_limit_per_second=100_000) as server:
-        print(server.base_url, flush=True)
-        sys.stdin.read()
-
-
-def run_api(size: str, database: Path) -> dict:
+def walk_api(base_url: str, database: Path) -> dict:
+    """The respond.io walk a first refresh makes: the workspace's lists, contacts, then every
+    contact's messages (4 contacts at a time, as the assets do), each into `RawLoader`."""
     import duckdb
 
     from extract import respondio
     from extract.http import BearerSession
-    from extract.load import RawLoader
+    from extract.load import RawLoader, warehouse_config
     from extract.respondio import RespondioClient
 
-    server = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.extract", "--serve", size],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        base_url = server.stdout.readline().strip()
-        concurrency = 4
-        session = BearerSession(base_url, TOKEN, pool_size=concurrency * 2)
-        client = RespondioClient(session, concurrency=concurrency)
-        with duckdb.connect(str(database)) as con:
-            wall = time.perf_counter()
-            loader = RawLoader(con, respondio.CONTACTS)
-            for page in client.contacts():
+    concurrency = 4
+    session = BearerSession(base_url, TOKEN, pool_size=concurrency * 2)
+    client = RespondioClient(session, concurrency=concurrency)
+    space_lists = {
+        respondio.USERS: client.users,
+        respondio.CHANNELS: client.channels,
+        respondio.CLOSING_NOTES: client.closing_notes,
+        respondio.CONTACTS: client.contacts,
+    }
+    with duckdb.connect(str(database), config=warehouse_config()) as con:
+        wall = time.perf_counter()
+        results = []
+        for table, pages in space_lists.items():
+            loader = RawLoader(con, table)
+            for page in pages():
                 loader.add(page.items, page.url)
-            contacts = loader.commit()
-            contact_ids = [
-                row[0]
-                for row in con.execute(
-                    f"select _record_id from {respondio.CONTACTS.qualified} order by _record_id"
-                ).fetchall()
-            ]
-            loader = RawLoader(con, respondio.MESSAGES)
-            for page in client.messages_of_contacts(contact_ids):
-                loader.add(page.items, page.url)
-            messages = loader.commit()
-            wall = time.perf_counter() - wall
-        session.close()
-    finally:
-        server.stdin.close()
-        server.wait(timeout=30)
-    records = contacts.fetched + messages.fetched
+            results.append(loader.commit())
+        contact_ids = [
+            row[0]
+            for row in con.execute(
+                f"select _record_id from {respondio.CONTACTS.qualified} order by _record_id"
+            ).fetchall()
+        ]
+        loader = RawLoader(con, respondio.MESSAGES)
+        for page in client.messages_of_contacts(contact_ids):
+            loader.add(page.items, page.url)
+        messages = loader.commit()
+        wall = time.perf_counter() - wall
+    session.close()
+    records = sum(result.fetched for result in results) + messages.fetched
     return {
         "records": records,
         "messages": messages.fetched,
         "requests": session.stats["requests"],
-        "rejected": contacts.rejected + messages.rejected,
+        "rejected": sum(result.rejected for result in results) + messages.rejected,
         "wall_s": wall,
         "per_s": records / wall,
         "peak_rss_mib": peak_rss_mib(),
     }
 
 
+def run_api(size: str, database: Path) -> dict:
+    with served(bench_dir(size)) as base_url:
+        return walk_api(base_url, database)
+
+
 def run_captures(size: str, database: Path) -> dict:
     import duckdb
 
     from extract.captures import load_captures
+    from extract.load import warehouse_config
 
-    with duckdb.connect(str(database)) as con:
+    with duckdb.connect(str(database), config=warehouse_config()) as con:
         wall = time.perf_counter()
         report = load_captures(con, bench_dir(size) / "captures")
         wall = time.perf_counter() - wall
@@ -185,14 +150,10 @@ def measure(size: str, phase: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="100k,1m")
+    parser.add_argument("--sizes", default=",".join(SIZES))
     parser.add_argument("--phases", default=",".join(PHASES))
     parser.add_argument("--one", help=argparse.SUPPRESS)
-    parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve)
-        return
     if args.one:
         size, phase = args.one.split(":")
         print(json.dumps(run_one(size, phase)))

@@ -351,6 +351,18 @@ def cmd_dev(args: argparse.Namespace) -> int:
         return process.wait()
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """benchmarks/pipeline.py, run from the repository (benchmarks/ is not an installed package)."""
+    from orchestration.project import prepare_manifest
+
+    prepare_manifest()
+    arguments = [sys.executable, "-m", "benchmarks.pipeline"]
+    arguments += [f"--scale={scale}" for scale in args.scale]
+    if args.incremental_days is not None:
+        arguments.append(f"--incremental-days={args.incremental_days}")
+    return subprocess.run(arguments, cwd=REPO_ROOT).returncode
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from orchestration.report.browser import BrowserError, screenshot_page
     from orchestration.report.page import REPORT_FILE, AnalyticsFileMissing, build_report
@@ -492,6 +504,22 @@ def build_parser() -> argparse.ArgumentParser:
     dev = commands.add_parser("dev", help="open the Dagster UI (asset graph, checks, schedule)")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(handler=cmd_dev)
+
+    bench = commands.add_parser(
+        "bench", help="time every stage at 100k/1m/10m messages against two references"
+    )
+    bench.add_argument(
+        "--scale",
+        action="append",
+        default=[],
+        help="100k, 1m or 10m; repeatable or comma-separated (default: all three)",
+    )
+    bench.add_argument(
+        "--incremental-days",
+        help="history sizes (days) of the incremental-vs-full benchmark (default 30,300); "
+        "empty skips it",
+    )
+    bench.set_defaults(handler=cmd_bench)
 
     report = commands.add_parser(
         "report", help="write the report page (report.html) from analytics.duckdb"
