@@ -139,8 +139,11 @@ def status_order_expectations() -> list[gx.expectations.Expectation]:
     `sent`, the first `read` not before either. A status never reported is not compared."""
     import great_expectations.expectations as gxe
 
-    pairs = [("delivered_epoch", "sent_epoch"), ("read_epoch", "delivered_epoch")]
-    pairs.append(("read_epoch", "sent_epoch"))
+    pairs = [
+        ("delivered_epoch", "sent_epoch"),
+        ("read_epoch", "delivered_epoch"),
+        ("read_epoch", "sent_epoch"),
+    ]
     return [
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A=later,

@@ -17,12 +17,10 @@ from tests.conftest import WABI_VARIABLES, refresh_from
 
 RELOADED = date(2026, 3, 20)  # the shared workspace runs 2026-03-16 to 2026-03-29
 LEFT_ALONE = date(2026, 3, 24)
-# Each source's rows of messages and statuses timed in a day: respond.io's by creation time,
+# Both sources' rows of messages and statuses are timed by `timestamp`: respond.io's by creation,
 # Meta's statuses by their own time.
-ROWS_OF_DAY = {
-    "respondio__messages": "try_cast(json_extract_string(record, '$.timestamp') as bigint)",
-    "whatsapp_cloud__statuses": "try_cast(json_extract_string(record, '$.timestamp') as bigint)",
-}
+RECORD_EPOCH = "try_cast(json_extract_string(record, '$.timestamp') as bigint)"
+TABLES = ("respondio__messages", "whatsapp_cloud__statuses")
 
 
 def _epochs(day: date) -> tuple[int, int]:
@@ -34,7 +32,7 @@ def _rows_of_day(con: duckdb.DuckDBPyConnection, table: str, day: date) -> set[t
     since, until = _epochs(day)
     rows = con.execute(
         f"""select _record_id, _record_hash from raw.{table}
-        where {ROWS_OF_DAY[table]} between ? and ? - 1""",
+        where {RECORD_EPOCH} between ? and ? - 1""",
         [since, until],
     ).fetchall()
     return set(rows)
@@ -42,9 +40,7 @@ def _rows_of_day(con: duckdb.DuckDBPyConnection, table: str, day: date) -> set[t
 
 def _delete_day(con: duckdb.DuckDBPyConnection, table: str, day: date) -> None:
     since, until = _epochs(day)
-    con.execute(
-        f"delete from raw.{table} where {ROWS_OF_DAY[table]} between ? and ? - 1", [since, until]
-    )
+    con.execute(f"delete from raw.{table} where {RECORD_EPOCH} between ? and ? - 1", [since, until])
 
 
 def _raw_run(pipeline, monkeypatch, reload_days=None) -> dg.ExecuteInProcessResult:
@@ -75,10 +71,10 @@ def _metadata(result: dg.ExecuteInProcessResult, key: str) -> list[dict]:
 
 def test_a_backfill_of_one_day_reloads_that_day_and_nothing_else(pipeline_copy, monkeypatch):
     with duckdb.connect(str(pipeline_copy.warehouse_path)) as con:
-        kept = {table: _rows_of_day(con, table, RELOADED) for table in ROWS_OF_DAY}
+        kept = {table: _rows_of_day(con, table, RELOADED) for table in TABLES}
         state = con.execute("select * from raw._extract_state order by all").fetchall()
         rejects = con.execute("select count(*) from raw.rejected_records").fetchone()[0]
-        for table in ROWS_OF_DAY:
+        for table in TABLES:
             assert _rows_of_day(con, table, LEFT_ALONE), table
             for day in (RELOADED, LEFT_ALONE):
                 _delete_day(con, table, day)  # as if a bad load had lost them
@@ -110,9 +106,10 @@ def test_a_backfill_of_one_day_reloads_that_day_and_nothing_else(pipeline_copy, 
     assert partitions == {RELOADED.isoformat(), None}
 
 
-def test_a_run_of_no_partition_does_not_bring_back_what_it_has_seen(pipeline_copy, monkeypatch):
-    """The daily refresh loads what is new: lost rows of captures already loaded and of
-    messages outside its walk stay lost, which is what a backfill is for."""
+def test_a_refresh_does_not_bring_back_what_it_has_seen(pipeline_copy, monkeypatch):
+    """A refresh (today's partition, tagged to load what is new) reads only new and grown
+    capture files: lost rows of captures already loaded stay lost, which is what a backfill is
+    for."""
     with duckdb.connect(str(pipeline_copy.warehouse_path)) as con:
         _delete_day(con, "whatsapp_cloud__statuses", LEFT_ALONE)
 

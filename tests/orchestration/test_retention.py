@@ -51,11 +51,19 @@ def test_refresh_logs_older_than_the_cut_are_deleted(tmp_path):
 
 
 def test_the_sensor_prunes_by_wabi_run_retention_days(tmp_path, monkeypatch):
+    """With a retention of one day, a two-day-old refresh log goes (the default 90 would keep
+    it) and a run minutes old stays."""
     monkeypatch.setenv("WABI_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("WABI_RUN_RETENTION_DAYS", "1")
-    (tmp_path / "logs").mkdir()
+    two_days_old = tmp_path / "logs" / "refresh-20261123T060000.log"
+    two_days_old.parent.mkdir()
+    two_days_old.write_text("x")
+    then = (datetime.now(UTC) - timedelta(days=2)).timestamp()
+    os.utime(two_days_old, (then, then))
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         tiny_job.execute_in_process(instance=instance)
         result = prune_old_runs(dg.build_sensor_context(instance=instance))
-        assert "deleted 0 runs" in result.skip_message  # the run is minutes old, not a day
+
+        assert "deleted 0 runs and 1 refresh logs" in result.skip_message
         assert len(instance.get_runs()) == 1
+    assert not two_days_old.exists()
