@@ -66,6 +66,7 @@ EVENTS_OUTAGE_DAY = SPEC.start + timedelta(days=4)
 INCREMENTAL_MODELS = {
     "int_message_records_unioned": "intermediate",
     "int_message_status_events": "intermediate",
+    "int_message_statuses_pivoted": "intermediate",
     "int_messages": "intermediate",
     "int_messages_reported": "intermediate",
     "fct_messages": "marts",

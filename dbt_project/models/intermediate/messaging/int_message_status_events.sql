@@ -43,6 +43,18 @@ loaded_respondio_messages as (
 
 ),
 
+-- the entries of those records only: unnesting every record's history again was most of an
+-- incremental run
+loaded_respondio_statuses as (
+
+    select *
+    from respondio_statuses
+    {% if is_incremental() -%}
+    where _loaded_at >= {{ since }}
+    {%- endif %}
+
+),
+
 loaded_whatsapp_cloud_statuses as (
 
     select *
@@ -57,20 +69,21 @@ respondio_events as (
 
     select
         loaded_respondio_messages.message_id,
-        respondio_statuses.status,
-        respondio_statuses.status_at,
+        loaded_respondio_statuses.status,
+        loaded_respondio_statuses.status_at,
         'respondio' as source,
         cast(null as integer) as error_code,
         -- respond.io gives only a failure text
-        respondio_statuses.status_message as error_title,
+        loaded_respondio_statuses.status_message as error_title,
         cast(null as {{ dbt.type_string() }}) as phone_number_id,
         cast(null as {{ dbt.type_string() }}) as recipient_phone_hash,
         cast(null as {{ dbt.type_string() }}) as recipient_user_id,
         loaded_respondio_messages.respondio_message_id as _record_id,
         loaded_respondio_messages._loaded_at
-    from respondio_statuses
+    from loaded_respondio_statuses
     inner join loaded_respondio_messages
-        on respondio_statuses.respondio_message_id = loaded_respondio_messages.respondio_message_id
+        on loaded_respondio_statuses.respondio_message_id
+        = loaded_respondio_messages.respondio_message_id
 
 ),
 

@@ -1,6 +1,35 @@
-with status_events as (
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='message_id',
+        on_schema_change='fail',
+        post_hook="{{ delete_vanished_messages(ref('int_message_status_events')) }}",
+    )
+}}
+
+{#- Each message's first time in each state, and the failure that explains it. An incremental run
+    re-derives every message with an event loaded since `incremental_since()`, from all its
+    events. -#}
+{%- if is_incremental() %}
+    {%- set since = incremental_since() %}
+{%- endif %}
+
+with all_status_events as (
 
     select * from {{ ref('int_message_status_events') }}
+
+),
+
+status_events as (
+
+    select *
+    from all_status_events
+    {% if is_incremental() -%}
+    where message_id in (
+        select message_id from all_status_events where _loaded_at >= {{ since }}
+    )
+    {%- endif %}
 
 ),
 
@@ -14,7 +43,8 @@ pivoted as (
         min(case when status = 'read' then status_at end) as read_at,
         min(case when status = 'failed' then status_at end) as failed_at,
         min(status_at) as first_status_at,
-        count(distinct source) as sources
+        count(distinct source) as sources,
+        max(_loaded_at) as _loaded_at
     from status_events
     group by message_id
 

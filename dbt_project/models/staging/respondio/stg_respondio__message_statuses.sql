@@ -6,14 +6,22 @@ with source as (
 
 status_entries as (
 
+    {{ select_json_array_elements(
+        'source', ['_record_id', '_loaded_at'], 'record', '$.status', 'status_entry'
+    ) }}
+
+),
+
+renamed as (
+
     select
-        source._record_id as respondio_message_id,
+        _record_id as respondio_message_id,
         {{ json_string('status_entry', '$.value') }} as status,
         {{ epoch_seconds_to_timestamp(json_string('status_entry', '$.timestamp')) }} as status_at,
-        {{ json_string('status_entry', '$.message') }} as status_message
-    from source
-    {{ json_array_elements('source.record', '$.status', 'status_entry') }}
+        {{ json_string('status_entry', '$.message') }} as status_message,
+        _loaded_at
+    from status_entries
 
 )
 
-select * from status_entries
+select * from renamed
