@@ -1,16 +1,18 @@
 """Great Expectations suites run as blocking Dagster asset checks.
 
 GX's SQL datasource does not work on DuckDB (results are fetched after the connection closes), so
-every suite validates a pandas DataFrame that DuckDB produced, limited to what the check needs.
-An expectation that raised instead of evaluating is a failure, never a pass.
+every suite validates pandas DataFrames that DuckDB produced, limited to what the check needs,
+a batch's rows in chunks of bounded size so memory does not grow with the batch. An expectation
+that raised instead of evaluating is a failure, never a pass.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -64,51 +66,84 @@ def _raised(exception_info: Any) -> str | None:
     return None
 
 
+class SuiteValidation:
+    """One GX suite run on a frame, or on the chunks of a batch one after another, its outcome
+    merged as if it had run on all their rows at once: rows summed and, per failed expectation,
+    unexpected counts summed and samples joined. An expectation that raised on any frame fails.
+
+    One GX context serves every frame; it keeps the last frame it validated until the next one
+    replaces it, and no other."""
+
+    def __init__(
+        self, suite_name: str, expectations: Sequence[gx.expectations.Expectation]
+    ) -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self._batches = (
+            context.data_sources.add_pandas(name="wabi")
+            .add_dataframe_asset(name=suite_name)
+            .add_batch_definition_whole_dataframe("whole_frame")
+        )
+        self._suite = gx.ExpectationSuite(name=suite_name)
+        for expectation in expectations:
+            self._suite.add_expectation(expectation)
+        self.suite_name = suite_name
+        self.rows = 0
+        # By type and arguments, as GX itself tells a suite's expectations apart.
+        self._failures: dict[str, dict[str, Any]] = {}
+
+    def add(self, frame: pd.DataFrame) -> None:
+        self.rows += len(frame)
+        batch = self._batches.get_batch(batch_parameters={"dataframe": frame})
+        for result in batch.validate(self._suite, result_format="SUMMARY").results:
+            error = _raised(result.exception_info)
+            if result.success and error is None:
+                continue
+            config = result.expectation_config
+            details = result.result or {}
+            key = json.dumps([config.type, config.kwargs], sort_keys=True, default=str)
+            failure = self._failures.setdefault(
+                key,
+                {
+                    "expectation": config.type,
+                    "column": _columns_of(config.kwargs),
+                    "unexpected_count": None,
+                    "sample": [],
+                    "error": None,
+                },
+            )
+            count = details.get("unexpected_count")
+            if count is not None:
+                failure["unexpected_count"] = (failure["unexpected_count"] or 0) + count
+            sample = [str(v) for v in details.get("partial_unexpected_list") or []]
+            failure["sample"] = (failure["sample"] + sample)[:SAMPLE_SIZE]
+            failure["error"] = failure["error"] or error
+
+    def outcome(self) -> GateOutcome:
+        failures = list(self._failures.values())
+        return GateOutcome(self.suite_name, self.rows, passed=not failures, failures=failures)
+
+
+def _columns_of(kwargs: dict[str, Any]) -> str:
+    """The column, column pair or column list an expectation is about."""
+    return (
+        kwargs.get("column")
+        or ",".join(str(kwargs.get(k)) for k in ("column_A", "column_B") if k in kwargs)
+        or ",".join(kwargs.get("column_list", []))
+    )
+
+
 def validate_frame(
     suite_name: str, frame: pd.DataFrame, expectations: Sequence[gx.expectations.Expectation]
 ) -> GateOutcome:
     """Run `expectations` on `frame` with GX's pandas datasource."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (
-        context.data_sources.add_pandas(name="wabi")
-        .add_dataframe_asset(name=suite_name)
-        .add_batch_definition_whole_dataframe("whole_frame")
-        .get_batch(batch_parameters={"dataframe": frame})
-    )
-    suite = gx.ExpectationSuite(name=suite_name)
-    for expectation in expectations:
-        suite.add_expectation(expectation)
-    outcome = GateOutcome(suite=suite_name, rows=len(frame), passed=True)
-    for result in batch.validate(suite, result_format="SUMMARY").results:
-        error = _raised(result.exception_info)
-        if result.success and error is None:
-            continue
-        config = result.expectation_config
-        details = result.result or {}
-        outcome.passed = False
-        outcome.failures.append(
-            {
-                "expectation": config.type,
-                "column": config.kwargs.get("column")
-                or ",".join(
-                    str(config.kwargs.get(k))
-                    for k in ("column_A", "column_B")
-                    if k in config.kwargs
-                )
-                or ",".join(config.kwargs.get("column_list", [])),
-                "unexpected_count": details.get("unexpected_count"),
-                "sample": [
-                    str(v) for v in (details.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]
-                ],
-                "error": error,
-            }
-        )
-    return outcome
+    validation = SuiteValidation(suite_name, expectations)
+    validation.add(frame)
+    return validation.outcome()
 
 
 def check_result(
@@ -167,15 +202,109 @@ FIRST_STATUS_TIMES = """
 """
 
 
+# Rows of one suite validated at a time, whatever the batch (a first load can hold tens of
+# millions): 200k messages are an 11 MiB DataFrame, and GX's work on it peaks near 30 MiB.
+GATE_CHUNK_ROWS = 200_000
+_CHUNK_TABLE = "_gate_rows"
+_KEY_HASH = "_gate_key_hash"
+
+
+def chunk_frames(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    parameters: dict[str, Any],
+    chunk_key: str,
+    chunk_rows: int = GATE_CHUNK_ROWS,
+) -> Iterator[pd.DataFrame]:
+    """The rows of `sql` as DataFrames of about `chunk_rows` rows each, split by a hash of
+    `chunk_key`, so every row of a key value falls in the same chunk (DuckDB hashes every NULL
+    alike: rows of a null key share one). The query runs once, into a temp table DuckDB spills
+    to disk past its memory limit; each chunk is read from there when asked for."""
+    con.execute(
+        f"create or replace temp table {_CHUNK_TABLE} as "
+        f"select *, hash({chunk_key}) as {_KEY_HASH} from ({sql})",
+        parameters,
+    )
+    try:
+        (rows,) = con.execute(f"select count(*) from {_CHUNK_TABLE}").fetchone()
+        chunks = max(1, math.ceil(rows / chunk_rows))
+        for chunk in range(chunks):
+            # Bound as ubigint like the hash: a bigint would widen every hash to a hugeint.
+            yield con.execute(
+                f"select * exclude ({_KEY_HASH}) from {_CHUNK_TABLE} "
+                f"where {_KEY_HASH} % $chunks::ubigint = $chunk::ubigint",
+                {"chunks": chunks, "chunk": chunk},
+            ).df()
+    finally:
+        con.execute(f"drop table if exists {_CHUNK_TABLE}")
+
+
+def ensure_chunkable(
+    suite_name: str, expectations: Sequence[gx.expectations.Expectation], chunk_key: str
+) -> None:
+    """Refuse an expectation whose outcome on a whole batch is not the merge of its outcomes
+    on the batch's chunks: only those judging each row alone qualify, and uniqueness over
+    columns that include the chunk key (a key's rows share a chunk). A `mostly` below 1 is a
+    share of all rows, which no chunk sees."""
+    import great_expectations.expectations as gxe
+
+    row_wise = (
+        gxe.ExpectColumnValuesToNotBeNull,
+        gxe.ExpectColumnValuesToBeNull,
+        gxe.ExpectColumnValuesToBeInSet,
+        gxe.ExpectColumnValuesToNotBeInSet,
+        gxe.ExpectColumnValuesToBeBetween,
+        gxe.ExpectColumnValuesToMatchRegex,
+        gxe.ExpectColumnValuesToNotMatchRegex,
+        gxe.ExpectColumnValueLengthsToBeBetween,
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB,
+        gxe.ExpectColumnPairValuesToBeEqual,
+        gxe.ExpectColumnPairValuesToBeInSet,
+        gxe.ExpectSelectColumnValuesToBeUniqueWithinRecord,
+        gxe.ExpectMulticolumnSumToEqual,
+    )
+    for expectation in expectations:
+        if isinstance(expectation, gxe.ExpectColumnValuesToBeUnique):
+            chunkable = expectation.column == chunk_key
+        elif isinstance(expectation, gxe.ExpectCompoundColumnsToBeUnique):
+            chunkable = chunk_key in expectation.column_list
+        else:
+            chunkable = isinstance(expectation, row_wise)
+        if not chunkable or getattr(expectation, "mostly", 1) != 1:
+            raise ValueError(
+                f"{suite_name}: {expectation.expectation_type} cannot be validated in chunks "
+                f"split by {chunk_key}"
+            )
+
+
 @dataclass(frozen=True)
 class BatchSuite:
     """A GX suite over a raw table's batches not yet validated: `sql` selects the columns the
-    expectations need, for the batch ids bound to `$batch_ids`."""
+    expectations need, for the batch ids bound to `$batch_ids`. The rows are validated in
+    chunks split by `chunk_key`, a column of `sql`: a uniqueness expectation must be on it."""
 
     name: str
     table: RawTable
     sql: str
     expectations: Callable[[dict[str, int]], Sequence[gx.expectations.Expectation]]
+    chunk_key: str
+
+    def validate(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        batch_ids: list[str],
+        bounds: dict[str, int],
+        chunk_rows: int,
+    ) -> GateOutcome:
+        expectations = self.expectations(bounds)
+        ensure_chunkable(self.name, expectations, self.chunk_key)
+        validation = SuiteValidation(self.name, expectations)
+        for frame in chunk_frames(
+            con, self.sql, {"batch_ids": batch_ids}, self.chunk_key, chunk_rows
+        ):
+            validation.add(frame)
+            del frame  # not held while DuckDB reads the next chunk
+        return validation.outcome()
 
 
 def gate_new_batches(
@@ -183,26 +312,22 @@ def gate_new_batches(
     check: tuple[dg.AssetKey, str],
     con_factory: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
     suites: Sequence[BatchSuite],
+    chunk_rows: int = GATE_CHUNK_ROWS,
 ) -> dg.AssetCheckResult:
     """Validate every batch no gate has passed yet (normally the one just loaded; a batch that
     failed keeps failing until its source sends corrected records) and mark them validated when
-    every suite passes. The expectations get the valid epoch bounds of this moment."""
+    every suite passes. The expectations get the valid epoch bounds of this moment; each suite
+    runs on chunks of about `chunk_rows` rows, so memory does not grow with the batch."""
     from extract.load import mark_batches_validated, unvalidated_batch_ids
 
     bounds = epoch_bounds(time.time())
     with con_factory() as con:
         batches = {suite.name: unvalidated_batch_ids(con, suite.table) for suite in suites}
-        frames = {
-            suite.name: con.execute(suite.sql, {"batch_ids": batches[suite.name]}).df()
-            for suite in suites
-        }
-    outcomes = [
-        validate_frame(suite.name, frames[suite.name], suite.expectations(bounds))
-        for suite in suites
-    ]
-    validated = sorted({batch for ids in batches.values() for batch in ids})
-    result = check_result(outcomes, {"batches_validated": len(validated)})
-    with con_factory() as con:
+        outcomes = [
+            suite.validate(con, batches[suite.name], bounds, chunk_rows) for suite in suites
+        ]
+        validated = sorted({batch for ids in batches.values() for batch in ids})
+        result = check_result(outcomes, {"batches_validated": len(validated)})
         record_check_results(con, run_id_of(context), [CheckRecord(*check, result)])
         if result.passed:
             mark_batches_validated(con, validated)

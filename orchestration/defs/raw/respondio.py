@@ -191,6 +191,7 @@ def new_messages_valid(
                     gxe.ExpectColumnValuesToNotBeNull(column="created_epoch"),
                     gxe.ExpectColumnValuesToBeBetween(column="created_epoch", **bounds),
                 ],
+                chunk_key="message_id",
             ),
             BatchSuite(
                 "respondio_new_message_statuses",
@@ -202,12 +203,14 @@ def new_messages_valid(
                     gxe.ExpectColumnValuesToNotBeNull(column="status_epoch"),
                     gxe.ExpectColumnValuesToBeBetween(column="status_epoch", **bounds),
                 ],
+                chunk_key="message_id",
             ),
             BatchSuite(
                 "respondio_new_status_order",
                 respondio.MESSAGES,
                 NEW_STATUS_ORDER_SQL,
                 lambda bounds: status_order_expectations(),
+                chunk_key="message_id",
             ),
         ],
     )

@@ -132,6 +132,7 @@ def new_whatsapp_cloud_valid(
                     gxe.ExpectColumnValuesToNotBeNull(column="sent_epoch"),
                     gxe.ExpectColumnValuesToBeBetween(column="sent_epoch", **bounds),
                 ],
+                chunk_key="wamid",
             ),
             BatchSuite(
                 "whatsapp_cloud_new_statuses",
@@ -144,12 +145,14 @@ def new_whatsapp_cloud_valid(
                     gxe.ExpectColumnValuesToNotBeNull(column="status_epoch"),
                     gxe.ExpectColumnValuesToBeBetween(column="status_epoch", **bounds),
                 ],
+                chunk_key="wamid",
             ),
             BatchSuite(
                 "whatsapp_cloud_new_status_order",
                 whatsapp_cloud.STATUSES,
                 NEW_META_STATUS_ORDER_SQL,
                 lambda bounds: status_order_expectations(),
+                chunk_key="message_id",
             ),
         ],
     )
