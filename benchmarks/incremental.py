@@ -67,7 +67,7 @@ def _records_by_day(path: Path, time_field: str) -> dict[date, list[dict]]:
 def load_days(workspace: Path, data_dir: Path, first: date, last: date) -> None:
     """Load the days `first`..`last` one by one, each stamped as loaded the next morning."""
     from extract.respondio import CHANNELS, CLOSING_NOTES, CONTACTS, MESSAGES, USERS
-    from tests.dbt_project.warehouse import Warehouse, Workspace, load_raw, loader_clock
+    from simulator.warehouse import Warehouse, Workspace, load_raw, loader_clock
 
     source = Workspace(workspace)
     warehouse = Warehouse(data_dir)
@@ -111,7 +111,7 @@ def _measure_build(data_dir: Path, *extra: str) -> tuple[Measured, float]:
 
 
 def bench_history(history_days: int) -> dict[str, float]:
-    from tests.dbt_project.warehouse import new_warehouse
+    from simulator.warehouse import new_warehouse
 
     workspace = _workspace(history_days)
     start = date.fromisoformat(

@@ -66,7 +66,7 @@ import os
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
@@ -487,9 +487,10 @@ class CaptureFile:
 class _Group:
     """The lines of a group of files on their way in; `commit` writes them in one transaction."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, clock: Callable[[], datetime]) -> None:
         self.con = con
-        self.started_at = utc_now()
+        self.clock = clock
+        self.started_at = clock()
         # The `captures`/`lines` batch: every line read, accepted or rejected.
         self.lines = LoadResult(table=MANIFEST, batch_id=uuid.uuid4().hex)
         self.rows: dict[RawTable, dict[str, list[Any]]] = {}
@@ -563,7 +564,7 @@ class _Group:
         try:
             if not self.files:
                 return results
-            now = utc_now()
+            now = self.clock()
             con.execute("begin transaction")
             try:
                 for table, staging in STAGING.items():
@@ -685,15 +686,17 @@ def load_captures(
     *,
     commit_lines: int = COMMIT_LINES,
     reload: Collection[str] | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> CaptureLoadReport:
     """Load the capture files under `root` that are new or grew since the last run; or, given
-    `reload` (paths under `root`), read only those files again from the start."""
+    `reload` (paths under `root`), read only those files again from the start. `clock` times
+    each batch (its start, and the `_loaded_at` of its rows)."""
     if not root.is_dir():
         raise FileNotFoundError(f"capture directory {root} does not exist")
     ensure_capture_tables(con)
     stored = _manifest(con)
     report = CaptureLoadReport(root=str(root))
-    group = _Group(con)
+    group = _Group(con, clock)
     for path in capture_paths(root):
         relative = path.relative_to(root).as_posix()
         if reload is not None and relative not in reload:
@@ -705,7 +708,7 @@ def load_captures(
         report.lines_held_back += file.held_back
         if group.lines.fetched >= commit_lines:
             _add_batches(report, group.commit())
-            group = _Group(con)
+            group = _Group(con, clock)
     _add_batches(report, group.commit())
     log.info("captures under %s: %s", root, report.as_metadata())
     if report.rejected:

@@ -26,7 +26,7 @@ import os
 import reprlib
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -329,13 +329,21 @@ def _reject_text(record: Any) -> str:
 
 
 class RawLoader:
-    """Loads one batch of records into one raw table."""
+    """Loads one batch of records into one raw table; `clock` times the batch (its start, and
+    the `_loaded_at` of its rows)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: RawTable,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.con = con
         self.table = table
         self.result = LoadResult(table=table.qualified, batch_id=uuid.uuid4().hex)
-        self._started_at = utc_now()
+        self._clock = clock
+        self._started_at = clock()
         self._rows: dict[str, list[Any]] = {
             "_record_id": [],
             "record": [],
@@ -382,7 +390,7 @@ class RawLoader:
     def commit(self) -> LoadResult:
         """Merge the staged batch into the raw table in one transaction."""
         self._flush()
-        table, result, now = self.table.qualified, self.result, utc_now()
+        table, result, now = self.table.qualified, self.result, self._clock()
         con = self.con
         con.execute("begin transaction")
         try:

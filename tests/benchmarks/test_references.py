@@ -21,7 +21,8 @@ from benchmarks.reference import (
 )
 from benchmarks.reference_pandas import run_pandas_reference
 from simulator.model import WorkspaceSpec
-from tests.dbt_project.warehouse import SALT, Workspace, build_warehouse
+from simulator.warehouse import Workspace
+from tests.dbt_project.warehouse import SALT, build_warehouse
 
 REFERENCES = {"sql": run_sql_reference, "pandas": run_pandas_reference}
 NEW_YORK = "America/New_York"

@@ -22,7 +22,8 @@ import duckdb
 import pytest
 
 from simulator.model import WorkspaceSpec
-from tests.dbt_project.warehouse import Warehouse, Workspace, build_warehouse, phone_hash
+from simulator.warehouse import Warehouse, Workspace
+from tests.dbt_project.warehouse import build_warehouse, phone_hash
 
 DEMO_SPEC = WorkspaceSpec(seed=7, contacts=400, agents=12, days=28, messages_per_day=250)
 NEW_YORK_SPEC = WorkspaceSpec(

@@ -20,7 +20,8 @@ from datetime import date
 import pytest
 
 from simulator.model import WorkspaceSpec
-from tests.dbt_project.warehouse import Warehouse, Workspace, build_warehouse
+from simulator.warehouse import Warehouse, Workspace
+from tests.dbt_project.warehouse import build_warehouse
 
 CONFIGURATIONS = {
     "utc": WorkspaceSpec(seed=7, contacts=400, agents=12, days=28, messages_per_day=250),

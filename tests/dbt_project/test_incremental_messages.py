@@ -35,16 +35,15 @@ from extract.load import RawTable
 from extract.respondio import CHANNELS, CLOSING_NOTES, CONTACTS, MESSAGES, USERS
 from orchestration.project import DBT_PROJECT_DIR
 from simulator.model import WorkspaceSpec
-from tests.dbt_project.warehouse import (
-    DbtRun,
+from simulator.warehouse import (
     Warehouse,
     Workspace,
-    dbt_build,
     load_raw,
     loader_clock,
     new_warehouse,
     read_lines,
 )
+from tests.dbt_project.warehouse import DbtRun, dbt_build
 
 SPEC = WorkspaceSpec(seed=21, contacts=300, agents=8, days=21, messages_per_day=200)
 # Daily loads run at noon UTC, in the working day, while statuses are still coming in.

@@ -20,15 +20,8 @@ import pytest
 
 from extract.respondio import MESSAGES
 from simulator.model import WorkspaceSpec
-from tests.dbt_project.warehouse import (
-    DbtRun,
-    Warehouse,
-    Workspace,
-    dbt_build,
-    load_raw,
-    loader_clock,
-    new_warehouse,
-)
+from simulator.warehouse import Warehouse, Workspace, load_raw, loader_clock, new_warehouse
+from tests.dbt_project.warehouse import DbtRun, dbt_build
 
 SPEC = WorkspaceSpec(seed=5, contacts=40, agents=3, days=4, messages_per_day=40)
 FIRST_LOAD = datetime(2026, 9, 12, 6)

@@ -25,15 +25,8 @@ import pytest
 from extract.respondio import CONTACTS, MESSAGES
 from simulator.model import WorkspaceSpec
 from simulator.oracle import MESSAGES_DAILY_COLUMNS
-from tests.dbt_project.warehouse import (
-    Warehouse,
-    Workspace,
-    dbt_build,
-    load_raw,
-    new_warehouse,
-    phone_hash,
-    read_lines,
-)
+from simulator.warehouse import Warehouse, Workspace, load_raw, new_warehouse, read_lines
+from tests.dbt_project.warehouse import dbt_build, phone_hash
 
 DEMO_SPEC = WorkspaceSpec(seed=7, contacts=400, agents=12, days=28, messages_per_day=250)
 STATES = ("received", "sent", "delivered", "read", "failed")

@@ -1,6 +1,6 @@
 """One way to build a test warehouse: generate a simulated workspace, load its raw tables as a
-deployment does (respond.io's API records through `RawLoader`, the webhook captures through
-`load_captures`), run the real `dbt build` on it in a subprocess, and read the tables back.
+deployment does (`simulator.warehouse.load_raw`), run the real `dbt build` on it in a subprocess,
+and read the tables back.
 
 Each build gets its own target and log paths under the warehouse's data directory, and the
 environment dbt sees is this process's without any `WABI_*` variable, plus the warehouse path
@@ -9,90 +9,20 @@ and the test salt. A `dbt build` costs about 20 s: modules build once per wareho
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
 import json
 import os
 import subprocess
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
-import duckdb
-
-from extract.captures import ensure_capture_tables, load_captures
-from extract.load import RawLoader, RawTable, ensure_raw_table
-from extract.respondio import API_TABLES, CHANNELS, CLOSING_NOTES, CONTACTS, MESSAGES, USERS
 from orchestration.project import DBT_PROJECT_DIR, dbt_executable
-from simulator.generate import CAPTURES_DIR, generate
-from simulator.model import WorkspaceSpec
+from simulator.warehouse import Warehouse, Workspace, load_raw, new_warehouse
 
 SALT = "wabi-test-salt"
-# The workspace's API files, each read into its raw table.
-API_FILES: dict[RawTable, str] = {
-    USERS: "users.json",
-    CHANNELS: "channels.json",
-    CLOSING_NOTES: "closing_notes.json",
-    CONTACTS: "contacts.jsonl",
-    MESSAGES: "messages.jsonl",
-}
 DBT_TIMEOUT_SECONDS = 900
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """A generated workspace: `api/` (what the API serves), `captures/` (what the webhook
-    receivers wrote, one file per arrival day) and `expected/` (the oracle's figures)."""
-
-    root: Path
-
-    @classmethod
-    def generate(cls, spec: WorkspaceSpec, root: Path) -> Workspace:
-        generate(spec, root)
-        return cls(root)
-
-    @property
-    def captures_dir(self) -> Path:
-        return self.root / CAPTURES_DIR
-
-    @property
-    def meta_dir(self) -> Path:
-        """Meta's webhook captures of the WhatsApp channels."""
-        return self.captures_dir / "whatsapp_cloud"
-
-    @property
-    def events_dir(self) -> Path:
-        """respond.io's webhook events."""
-        return self.captures_dir / "respondio_events"
-
-    def api_records(self, name: str) -> list[dict]:
-        """The records of an API file: a JSON array (`.json`) or one record a line."""
-        path = self.root / "api" / name
-        if path.suffix == ".json":
-            return json.loads(path.read_text(encoding="utf-8"))
-        with path.open(encoding="utf-8") as handle:
-            return [json.loads(line) for line in handle if line.strip()]
-
-    def api_tables(self, files: Mapping[RawTable, str] = API_FILES) -> dict[RawTable, list[dict]]:
-        """Each raw table's records, from its API file."""
-        return {table: self.api_records(name) for table, name in files.items()}
-
-    def events(self) -> Iterator[dict]:
-        """respond.io's webhook events, as captured."""
-        for path in sorted(self.events_dir.iterdir()):
-            yield from (json.loads(line) for line in read_lines(path) if line.strip())
-
-    def expected(self, table: str) -> tuple[list[str], list[dict[str, str]]]:
-        """The oracle's `expected/<table>.csv`: its header and its rows as printed."""
-        with (self.root / "expected" / f"{table}.csv").open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            return list(reader.fieldnames or []), rows
 
 
 @dataclass(frozen=True)
@@ -127,70 +57,6 @@ class DbtRun:
         return code
 
 
-@dataclass(frozen=True)
-class Warehouse:
-    """A warehouse file and the data directory around it (captures, dbt's target and logs)."""
-
-    data_dir: Path
-
-    @property
-    def path(self) -> Path:
-        return self.data_dir / "warehouse.duckdb"
-
-    def query(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple]:
-        with duckdb.connect(str(self.path), read_only=True) as con:
-            return con.execute(sql, list(parameters)).fetchall()
-
-    def table(self, name: str, schema: str = "marts") -> tuple[list[str], list[tuple]]:
-        """Every row of `schema.name` and its column names, in the table's order."""
-        with duckdb.connect(str(self.path), read_only=True) as con:
-            cursor = con.execute(f"select * from {schema}.{name}")
-            return [column[0] for column in cursor.description], cursor.fetchall()
-
-    def rows(self, name: str, schema: str = "marts") -> tuple[list[str], list[dict[str, Any]]]:
-        """Every row of `schema.name` as a dict, and the column names."""
-        columns, rows = self.table(name, schema)
-        return columns, [dict(zip(columns, row, strict=True)) for row in rows]
-
-    def tables(self, schema: str = "marts") -> list[str]:
-        return [
-            name
-            for (name,) in self.query(
-                "select table_name from duckdb_tables() where schema_name = ? order by 1",
-                [schema],
-            )
-        ]
-
-
-def new_warehouse(data_dir: Path) -> Warehouse:
-    """An empty warehouse in `data_dir` (created) with every raw table of both sources."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    warehouse = Warehouse(data_dir)
-    with duckdb.connect(str(warehouse.path)) as con:
-        for table in API_TABLES:
-            ensure_raw_table(con, table)
-        ensure_capture_tables(con)
-    return warehouse
-
-
-def load_raw(
-    warehouse: Warehouse,
-    api: Mapping[RawTable, Iterable[Any]] | None = None,
-    captures: Path | None = None,
-) -> None:
-    """Load one batch per API table given (`api`: records by raw table) and the capture files
-    under `captures` that are new or grew since the last load, as a refresh does."""
-    with duckdb.connect(str(warehouse.path)) as con:
-        for table in API_TABLES:
-            ensure_raw_table(con, table)
-        for table, records in (api or {}).items():
-            loader = RawLoader(con, table)
-            loader.add(records, table.entity)
-            loader.commit()
-        if captures is not None:
-            load_captures(con, captures)
-
-
 def build_warehouse(
     workspace: Workspace, data_dir: Path, timezone: str = "UTC", select: Sequence[str] = ()
 ) -> Warehouse:
@@ -199,17 +65,6 @@ def build_warehouse(
     load_raw(warehouse, workspace.api_tables(), workspace.captures_dir)
     dbt_build(warehouse, timezone=timezone, select=select)
     return warehouse
-
-
-@contextmanager
-def loader_clock(now: datetime) -> Iterator[None]:
-    """Stamp the rows loaded inside the block (`_loaded_at`, the batch log) with `now` (UTC,
-    naive), as if the loader ran then."""
-    with (
-        mock.patch("extract.load.utc_now", return_value=now),
-        mock.patch("extract.captures.utc_now", return_value=now),
-    ):
-        yield
 
 
 def dbt_build(
@@ -261,10 +116,3 @@ def dbt_build(
 def phone_hash(number: str) -> str:
     """A customer's number as staging publishes it: the salted SHA-256 of its digits."""
     return hashlib.sha256((SALT + "".join(c for c in number if c.isdigit())).encode()).hexdigest()
-
-
-def read_lines(path: Path) -> list[str]:
-    """The lines of a capture file, gzipped or not."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        return handle.readlines()
