@@ -1,6 +1,22 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='event_id',
+        on_schema_change='fail',
+    )
+}}
+
+{#- A table, not a view: eight models read the events, and a view parsed every record's JSON
+    again for each of them. An incremental run parses only the records loaded since
+    `incremental_since()`; a record loaded again (changed) replaces its row. -#}
+
 with source as (
 
     select * from {{ source('respondio', 'events') }}
+    {%- if is_incremental() %}
+    where _loaded_at >= {{ incremental_since() }}
+    {%- endif %}
 
 ),
 

@@ -1,6 +1,23 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='respondio_message_id',
+        on_schema_change='fail',
+    )
+}}
+
+{#- A table, not a view: two incremental models and the tests read the messages, and a view
+    parsed every record's JSON again for each of them. An incremental run parses only the
+    records loaded since `incremental_since()`; a record loaded again (changed) replaces its
+    row. -#}
+
 with source as (
 
     select * from {{ source('respondio', 'messages') }}
+    {%- if is_incremental() %}
+    where _loaded_at >= {{ incremental_since() }}
+    {%- endif %}
 
 ),
 
