@@ -20,14 +20,11 @@ from orchestration.defs.gates import (
     chunk_frames,
     epoch_bounds,
     gate_new_batches,
-    status_order_expectations,
     validate_frame,
 )
 from orchestration.defs.raw.respondio import (
-    MESSAGE_STATUSES,
     NEW_MESSAGES_SQL,
-    NEW_STATUS_ORDER_SQL,
-    NEW_STATUSES_SQL,
+    new_message_suites,
 )
 from orchestration.defs.resources import WarehouseResource
 
@@ -87,44 +84,14 @@ def _with_changes(messages: list[dict[str, Any]], ids: list[str], **changes: Any
     return [m | changes for m in messages if str(m["messageId"]) in ids]
 
 
-def test_a_clean_batch_in_several_chunks_passes_on_every_row(warehouse, messages):
+def test_a_clean_batch_in_several_chunks_passes_every_suite_on_every_row(warehouse, messages):
     chunks = _chunks(warehouse)
     assert len(chunks) >= 3
     ids = [i for chunk in chunks for i in chunk["message_id"]]
     assert sorted(ids) == sorted(str(m["messageId"]) for m in messages)
     statuses = sum(len(m.get("status", [])) for m in messages)
 
-    result = _gate(
-        warehouse,
-        [
-            _messages_suite(
-                [
-                    gxe.ExpectColumnValuesToNotBeNull(column="message_id"),
-                    gxe.ExpectColumnValuesToBeUnique(column="message_id"),
-                    gxe.ExpectColumnValuesToBeInSet(
-                        column="traffic", value_set=["incoming", "outgoing"]
-                    ),
-                ]
-            ),
-            BatchSuite(
-                "respondio_new_message_statuses",
-                respondio.MESSAGES,
-                NEW_STATUSES_SQL,
-                lambda bounds: [
-                    gxe.ExpectColumnValuesToBeInSet(column="status", value_set=MESSAGE_STATUSES),
-                    gxe.ExpectColumnValuesToBeBetween(column="status_epoch", **bounds),
-                ],
-                chunk_key="message_id",
-            ),
-            BatchSuite(
-                "respondio_new_status_order",
-                respondio.MESSAGES,
-                NEW_STATUS_ORDER_SQL,
-                lambda bounds: status_order_expectations(),
-                chunk_key="message_id",
-            ),
-        ],
-    )
+    result = _gate(warehouse, new_message_suites())
 
     assert result.passed, result.description
     assert result.metadata["rows_validated.respondio_new_messages"].value == BATCH_MESSAGES

@@ -153,6 +153,52 @@ NEW_STATUSES_SQL = f"""
 NEW_STATUS_ORDER_SQL = FIRST_STATUS_TIMES.format(statuses=NEW_STATUSES_SQL)
 
 
+def new_message_suites() -> list[BatchSuite]:
+    """The suites of `new_messages_valid`: a batch's messages, their status entries, and each
+    message's statuses in order."""
+    import great_expectations.expectations as gxe
+
+    return [
+        BatchSuite(
+            "respondio_new_messages",
+            respondio.MESSAGES,
+            NEW_MESSAGES_SQL,
+            lambda bounds: [
+                gxe.ExpectColumnValuesToNotBeNull(column="message_id"),
+                gxe.ExpectColumnValuesToBeUnique(column="message_id"),
+                gxe.ExpectColumnValuesToNotBeNull(column="contact_id"),
+                gxe.ExpectColumnValuesToNotBeNull(column="channel_id"),
+                gxe.ExpectColumnValuesToBeInSet(
+                    column="traffic", value_set=["incoming", "outgoing"]
+                ),
+                gxe.ExpectColumnValuesToNotBeNull(column="traffic"),
+                gxe.ExpectColumnValuesToNotBeNull(column="created_epoch"),
+                gxe.ExpectColumnValuesToBeBetween(column="created_epoch", **bounds),
+            ],
+            chunk_key="message_id",
+        ),
+        BatchSuite(
+            "respondio_new_message_statuses",
+            respondio.MESSAGES,
+            NEW_STATUSES_SQL,
+            lambda bounds: [
+                gxe.ExpectColumnValuesToBeInSet(column="status", value_set=MESSAGE_STATUSES),
+                gxe.ExpectColumnValuesToNotBeNull(column="status"),
+                gxe.ExpectColumnValuesToNotBeNull(column="status_epoch"),
+                gxe.ExpectColumnValuesToBeBetween(column="status_epoch", **bounds),
+            ],
+            chunk_key="message_id",
+        ),
+        BatchSuite(
+            "respondio_new_status_order",
+            respondio.MESSAGES,
+            NEW_STATUS_ORDER_SQL,
+            lambda bounds: status_order_expectations(),
+            chunk_key="message_id",
+        ),
+    ]
+
+
 @dg.asset_check(
     asset=respondio__messages,
     name="new_messages_valid",
@@ -168,49 +214,9 @@ NEW_STATUS_ORDER_SQL = FIRST_STATUS_TIMES.format(statuses=NEW_STATUSES_SQL)
 def new_messages_valid(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
-    import great_expectations.expectations as gxe
-
     return gate_new_batches(
         context,
         (dg.AssetKey(["raw", respondio.MESSAGES.name]), "new_messages_valid"),
         warehouse.connect,
-        [
-            BatchSuite(
-                "respondio_new_messages",
-                respondio.MESSAGES,
-                NEW_MESSAGES_SQL,
-                lambda bounds: [
-                    gxe.ExpectColumnValuesToNotBeNull(column="message_id"),
-                    gxe.ExpectColumnValuesToBeUnique(column="message_id"),
-                    gxe.ExpectColumnValuesToNotBeNull(column="contact_id"),
-                    gxe.ExpectColumnValuesToNotBeNull(column="channel_id"),
-                    gxe.ExpectColumnValuesToBeInSet(
-                        column="traffic", value_set=["incoming", "outgoing"]
-                    ),
-                    gxe.ExpectColumnValuesToNotBeNull(column="traffic"),
-                    gxe.ExpectColumnValuesToNotBeNull(column="created_epoch"),
-                    gxe.ExpectColumnValuesToBeBetween(column="created_epoch", **bounds),
-                ],
-                chunk_key="message_id",
-            ),
-            BatchSuite(
-                "respondio_new_message_statuses",
-                respondio.MESSAGES,
-                NEW_STATUSES_SQL,
-                lambda bounds: [
-                    gxe.ExpectColumnValuesToBeInSet(column="status", value_set=MESSAGE_STATUSES),
-                    gxe.ExpectColumnValuesToNotBeNull(column="status"),
-                    gxe.ExpectColumnValuesToNotBeNull(column="status_epoch"),
-                    gxe.ExpectColumnValuesToBeBetween(column="status_epoch", **bounds),
-                ],
-                chunk_key="message_id",
-            ),
-            BatchSuite(
-                "respondio_new_status_order",
-                respondio.MESSAGES,
-                NEW_STATUS_ORDER_SQL,
-                lambda bounds: status_order_expectations(),
-                chunk_key="message_id",
-            ),
-        ],
+        new_message_suites(),
     )
