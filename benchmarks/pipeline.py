@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -47,6 +48,9 @@ REFERENCE_STAGES = ("reference_sql", "reference_pandas")
 PANDAS_SCALES = ("100k", "1m")
 TIMEZONE = "UTC"  # the simulated workspaces' own
 DEFAULT_HISTORY_DAYS = (30, 300)
+DBT_SCHEMAS = ("staging", "intermediate", "marts")
+# Each stage's measurement, kept in the run directory as it finishes (for --resume).
+STAGES_FILE = "stages.json"
 
 
 class ReferencesDisagree(RuntimeError):
@@ -122,14 +126,20 @@ def node_seconds(data_dir: Path, run_name: str) -> dict[str, float]:
 
 def stage_dbt(data_dir: Path) -> dict:
     """`dbt build` as the Dagster asset runs it, raw tables ensured first."""
-    from orchestration.defs.dbt import ensure_source_tables
+    from orchestration.defs.dbt import BUILD_COMMAND, ensure_source_tables
     from orchestration.defs.resources import WarehouseResource
     from orchestration.project import DBT_PROJECT_DIR
 
-    ensure_source_tables(WarehouseResource(data_dir=str(data_dir)))
+    warehouse = WarehouseResource(data_dir=str(data_dir))
+    ensure_source_tables(warehouse)
+    # a first build: what a failed run of this stage built is dropped (see --resume)
+    with warehouse.connect() as con:
+        for schema in DBT_SCHEMAS:
+            con.execute(f"drop schema if exists {schema} cascade")
+        con.execute("drop table if exists audit.dbt_tested_loads")
     with (data_dir / "dbt_build.log").open("w") as log:
         subprocess.run(
-            dbt_arguments(data_dir, ("build",), "build"),
+            dbt_arguments(data_dir, BUILD_COMMAND, "build"),
             cwd=DBT_PROJECT_DIR,
             env=os.environ | {"WABI_DATA_DIR": str(data_dir)},
             check=True,
@@ -265,25 +275,40 @@ def _ratios(stages: dict[str, Measured]) -> str:
     )
 
 
-def bench_scale(scale: str) -> str:
-    """Run every stage at `scale`; the results as a markdown section."""
+def _measured_stages(data_dir: Path) -> dict[str, Measured]:
+    path = data_dir / STAGES_FILE
+    if not path.exists():
+        return {}
+    return {stage: Measured(**fields) for stage, fields in json.loads(path.read_text()).items()}
+
+
+def bench_scale(scale: str, resume: bool = False) -> str:
+    """Run every stage at `scale`; the results as a markdown section. With `resume`, the stages
+    a previous run of this scale measured are kept and the others run on what it left (a 10m
+    extract takes half an hour)."""
     workspace, generated = ensure_workspace(scale)
     workspace = workspace.resolve()
     counts = json.loads((workspace / "workspace.json").read_text())["counts"]
     data_dir = (bench_dir(scale) / "run").resolve()
-    shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(parents=True)
-    stages: dict[str, Measured] = {}
-    with served(workspace) as base_url:
-        stages["extract"] = measure_stage("extract", data_dir, workspace, base_url)
-    print(f"{scale} extract: {stages['extract'].as_json()}", file=sys.stderr, flush=True)
+    if not resume:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stages = _measured_stages(data_dir)
     references = REFERENCE_STAGES if scale in PANDAS_SCALES else REFERENCE_STAGES[:1]
-    for stage in (*PIPELINE_STAGES[1:], *references, "dbt_reports"):
-        if stage == "dbt_reports":
+    for stage in (*PIPELINE_STAGES, *references, "dbt_reports"):
+        if stage in stages:
+            continue
+        if stage == "extract":
+            with served(workspace) as base_url:
+                stages[stage] = measure_stage(stage, data_dir, workspace, base_url)
+        elif stage == "dbt_reports":
             stages[stage] = measure_reports_transform(data_dir)
         else:
             stages[stage] = measure_stage(stage, data_dir, workspace)
         print(f"{scale} {stage}: {stages[stage].as_json()}", file=sys.stderr, flush=True)
+        (data_dir / STAGES_FILE).write_text(
+            json.dumps({name: asdict(m) for name, m in stages.items()}, indent=1)
+        )
     rows = compare_references(data_dir, references)
     dbt = json.loads(stages["dbt"].stdout.splitlines()[-1])
     extract = json.loads(stages["extract"].stdout.splitlines()[-1])
@@ -303,8 +328,10 @@ def bench_scale(scale: str) -> str:
         f"{sum(m.cpu_s for m in pipeline):.1f} | {max(m.peak_rss_mib for m in pipeline)} |",
         "",
         f"extract: captures {extract['captures_s']:.1f} s ({extract['capture_lines']:,} lines), "
-        f"API walk {extract['api_s']:.1f} s ({extract['api_records']:,} records, "
-        f"{extract['api_requests']:,} requests).",
+        f"API walk {extract['api_s']:.1f} s ({extract['api_records']:,} records"
+        # a resumed run's extract measured before requests were counted has none
+        + (f", {extract['api_requests']:,} requests" if "api_requests" in extract else "")
+        + ").",
         "",
         f"`dbt build` node execution times: models {dbt['models_s']:.1f} s, tests "
         f"{dbt['tests_s']:.1f} s (summed over dbt's 2 threads); slowest nodes: "
@@ -330,13 +357,13 @@ def parse_scales(values: list[str]) -> list[str]:
     return scales
 
 
-def run_bench(scales: list[str], incremental_days: list[int]) -> None:
+def run_bench(scales: list[str], incremental_days: list[int], resume: bool = False) -> None:
     from benchmarks.incremental import bench_incremental
 
     started = datetime.now(UTC)
     append_results(f"\n## Run of {started:%Y-%m-%d %H:%M} UTC\n\nMachine: {machine()}.\n")
     for scale in scales:
-        section = bench_scale(scale)
+        section = bench_scale(scale, resume)
         print(section, flush=True)
         append_results(section)
     if incremental_days:
@@ -358,6 +385,11 @@ def main() -> None:
         default=",".join(map(str, DEFAULT_HISTORY_DAYS)),
         help="history sizes (days) of the incremental benchmark; empty to skip it",
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the stages a previous run of each scale measured; run the others",
+    )
     parser.add_argument("--stage", choices=PIPELINE_STAGES + REFERENCE_STAGES)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--workspace", type=Path, help=argparse.SUPPRESS)
@@ -370,7 +402,7 @@ def main() -> None:
         scales = parse_scales(args.scale or [",".join(SIZES)])
     except argparse.ArgumentTypeError as error:
         parser.error(str(error))
-    run_bench(scales, [int(days) for days in args.incremental_days.split(",") if days])
+    run_bench(scales, [int(days) for days in args.incremental_days.split(",") if days], args.resume)
 
 
 if __name__ == "__main__":

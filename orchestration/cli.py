@@ -360,6 +360,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     arguments += [f"--scale={scale}" for scale in args.scale]
     if args.incremental_days is not None:
         arguments.append(f"--incremental-days={args.incremental_days}")
+    if args.resume:
+        arguments.append("--resume")
     return subprocess.run(arguments, cwd=REPO_ROOT).returncode
 
 
@@ -518,6 +520,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--incremental-days",
         help="history sizes (days) of the incremental-vs-full benchmark (default 30,300); "
         "empty skips it",
+    )
+    bench.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the stages an earlier run of a scale measured (data/bench/<scale>/run) and "
+        "run the rest",
     )
     bench.set_defaults(handler=cmd_bench)
 

@@ -41,7 +41,9 @@
 {%- endmacro %}
 
 {% macro mark_loads_tested(results) -%}
-    {%- set whole_build = flags.WHICH == 'build' and not invocation_args_dict.get('select')
+    {#- Dagster runs a whole build as `--select fqn:*` -#}
+    {%- set selected = invocation_args_dict.get('select') or [] -%}
+    {%- set whole_build = flags.WHICH == 'build' and (selected | list) in ([], ['fqn:*'])
         and not invocation_args_dict.get('exclude') -%}
     {%- set every_node_passed = results | rejectattr('status', 'in', ['success', 'pass']) | list | length == 0 -%}
     {%- if whole_build and every_node_passed and results | length > 0 -%}

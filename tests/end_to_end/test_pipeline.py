@@ -194,6 +194,10 @@ def test_a_rerun_without_new_data_loads_nothing_and_publishes_the_same_figures(p
     assert files_loaded_again == 0
     assert payloads == raw_rows > 0
     assert _messages_daily(pipeline_copy.analytics_path) == before
+    # each passing run (Dagster builds with `--select fqn:*`) marked the loads its tests read
+    with duckdb.connect(str(pipeline_copy.warehouse_path), read_only=True) as con:
+        marked = con.execute("select passed from audit.dbt_tested_loads").fetchall()
+    assert marked == [(True,), (True,)]
 
 
 def test_every_check_of_the_run_is_kept_in_the_audit_table(built_pipeline):
