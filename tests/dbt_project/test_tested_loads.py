@@ -146,3 +146,14 @@ def test_uniqueness_tests_read_every_row(builds):
     unique = _test_result(builds.old_row, "unique_stg_respondio__messages_message_id")
     assert unique["status"] == "pass"
     assert "_loaded_at" not in unique["compiled_code"]
+
+
+def test_the_suites_builds_run_every_unit_test(builds):
+    """Scheduled builds leave dbt's unit tests out (BUILD_COMMAND); the suite's builds are where
+    they run."""
+    manifest = json.loads((builds.first.target_path / "manifest.json").read_text())
+    results = builds.first.run_results()["results"]
+    unit_tests = {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith("unit")}
+    assert set(unit_tests) == set(manifest["unit_tests"])
+    assert len(unit_tests) > 10
+    assert set(unit_tests.values()) == {"pass"}
