@@ -329,7 +329,8 @@ def bench_scale(scale: str, resume: bool = False) -> str:
         "",
         f"extract: captures {extract['captures_s']:.1f} s ({extract['capture_lines']:,} lines), "
         f"API walk {extract['api_s']:.1f} s ({extract['api_records']:,} records"
-        # a resumed run's extract measured before requests were counted has none
+        # an extract whose figures were rebuilt from its batch log (RESULTS.md says when) has no
+        # request count
         + (f", {extract['api_requests']:,} requests" if "api_requests" in extract else "")
         + ").",
         "",
