@@ -1,8 +1,10 @@
 {#- What a generic test reads: its `where` config, as dbt's own macro does, and for a row-by-row
     test (each row passes or fails alone) of a model with `_loaded_at`, only the rows loaded
     after what a passing build already tested (macro loads_tested_through). Without it every
-    test read the whole history on every daily build: at 300 days, 49 s of a 79 s build. Tests
-    of a key's uniqueness read every row, since a new key may repeat an old one. -#}
+    test read the whole history on every daily build: at 300 days, 49 of the 79 node-seconds of
+    a build with nothing new. Tests of a key's uniqueness read every row, since a new key may
+    repeat an old one. Each filtered test asks the warehouse for the watermark and the model's
+    columns: two small queries per test. -#}
 {% macro default__get_where_subquery(relation) -%}
     {%- set conditions = [] -%}
     {%- if config.get('where') -%}
