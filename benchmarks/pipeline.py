@@ -191,9 +191,11 @@ def stage_reference(data_dir: Path, which: str) -> dict:
 
     from benchmarks.reference import ReferenceVars, run_sql_reference
     from benchmarks.reference_pandas import run_pandas_reference
+    from extract.pii import load_key
 
     run = {"reference_sql": run_sql_reference, "reference_pandas": run_pandas_reference}[which]
-    reports = run(data_dir / "warehouse.duckdb", ReferenceVars.for_timezone(TIMEZONE))
+    variables = ReferenceVars.for_timezone(TIMEZONE, load_key(data_dir))
+    reports = run(data_dir / "warehouse.duckdb", variables)
     output = data_dir / f"{which}.duckdb"
     output.unlink(missing_ok=True)
     with duckdb.connect(str(output)) as con:

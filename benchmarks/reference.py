@@ -3,12 +3,12 @@ compared with the marts.
 
 `reference.sql` is one hand-written DuckDB script over the raw tables (the engine's limit);
 `reference_pandas.py` computes the same three reports in pandas (what an analyst would write).
-Both read the dbt vars the marts were built with: the reporting time zone, the messaging window
-and the phone-number salt. Every column of the three marts is compared, row by row.
+Both read the dbt vars the marts were built with (the reporting time zone, the messaging window)
+and the phone-number key dbt read (extract/pii.py: WABI_PII_KEY, else the data directory's key
+file). Every column of the three marts is compared, row by row.
 """
 
 import math
-import os
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ import duckdb
 import pandas as pd
 import yaml
 
+from extract.pii import PiiKey, create_hash_function
 from orchestration.settings import REPO_ROOT
 
 REFERENCE_SQL = Path(__file__).with_name("reference.sql")
@@ -35,28 +36,30 @@ FLOAT_TOLERANCE = 1e-9
 
 @dataclass(frozen=True)
 class ReferenceVars:
-    """The dbt vars the three reports depend on (dbt_project.yml's defaults unless given)."""
+    """The dbt vars the three reports depend on (dbt_project.yml's defaults unless given) and
+    the phone-number key."""
 
     reporting_timezone: str
     messaging_window_hours: int
-    pii_salt: str
+    pii_key: PiiKey
 
     @classmethod
-    def for_timezone(cls, timezone: str) -> "ReferenceVars":
+    def for_timezone(cls, timezone: str, pii_key: PiiKey) -> "ReferenceVars":
+        """The vars, with the key dbt read (`extract.pii.load_key` of the data directory)."""
         project = yaml.safe_load(DBT_PROJECT_FILE.read_text())
         return cls(
             reporting_timezone=timezone,
             messaging_window_hours=int(project["vars"]["messaging_window_hours"]),
-            # dbt_project.yml's pii_salt: env WABI_PII_SALT, '' when unset
-            pii_salt=os.environ.get("WABI_PII_SALT", ""),
+            pii_key=pii_key,
         )
 
 
 def run_sql_reference(warehouse_path: Path, variables: ReferenceVars) -> dict[str, pd.DataFrame]:
     """reference.sql on a read-only connection to the warehouse: the three reports."""
     with duckdb.connect(str(warehouse_path), read_only=True) as con:
-        for name, value in vars(variables).items():
-            con.execute(f"set variable {name} = ?", [value])
+        for name in ("reporting_timezone", "messaging_window_hours"):
+            con.execute(f"set variable {name} = ?", [getattr(variables, name)])
+        create_hash_function(con, variables.pii_key)
         con.execute(REFERENCE_SQL.read_text())
         return {report: con.execute(f"select * from temp.{report}").df() for report in REPORT_KEYS}
 

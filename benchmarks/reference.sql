@@ -1,8 +1,9 @@
 -- The engine's limit: rpt_messages_daily, rpt_conversations_daily and rpt_user_performance_daily
 -- computed by hand in plain DuckDB SQL, straight from the raw tables (raw schema, JSON as the
 -- sources sent it), with no staging or intermediate model. benchmarks/reference.py runs it on a
--- read-only connection to the warehouse, after setting the variables dbt takes as vars:
---   reporting_timezone (IANA name), messaging_window_hours, pii_salt.
+-- read-only connection to the warehouse, after setting the variables dbt takes as vars
+-- (reporting_timezone, an IANA name, and messaging_window_hours) and defining the keyed
+-- phone-number hash wabi_phone_hash() as dbt's connections have it (extract/pii.py).
 -- Every definition follows the dbt project's yml docs and SQL (dbt_project/models/marts):
 -- report dates in the reporting time zone, a message seen by respond.io and by Meta counted once
 -- (by its wamid), the 24-hour customer-service window, exact medians (quantile_cont).
@@ -33,7 +34,7 @@ select
     json_extract(record, '$.status[*]') as status_entries
 from raw.respondio__messages;
 
--- Meta's status events (the customer's number only as its salted hash)
+-- Meta's status events (the customer's number only as its keyed hash)
 create or replace temp table meta_statuses as
 select
     json_extract_string(record, '$.id') as message_id,
@@ -41,10 +42,7 @@ select
     make_timestamp(cast(json_extract_string(record, '$.timestamp') as bigint) * 1000000)
         as status_at,
     phone_number_id,
-    sha256(
-        getvariable('pii_salt')
-        || regexp_replace(json_extract_string(record, '$.recipient_id'), '[^0-9]', '', 'g')
-    ) as recipient_phone_hash,
+    wabi_phone_hash(json_extract_string(record, '$.recipient_id')) as recipient_phone_hash,
     json_extract_string(record, '$.recipient_user_id') as recipient_user_id
 from raw.whatsapp_cloud__statuses;
 
@@ -52,10 +50,7 @@ create or replace temp table meta_incoming as
 select
     _record_id as message_id,
     'whatsapp_cloud:' || phone_number_id as channel_id,
-    'whatsapp_cloud:' || sha256(
-        getvariable('pii_salt')
-        || regexp_replace(json_extract_string(record, '$.from'), '[^0-9]', '', 'g')
-    ) as contact_id,
+    'whatsapp_cloud:' || wabi_phone_hash(json_extract_string(record, '$.from')) as contact_id,
     make_timestamp(cast(json_extract_string(record, '$.timestamp') as bigint) * 1000000)
         as created_at
 from raw.whatsapp_cloud__messages;

@@ -3,7 +3,6 @@ rpt_user_performance_daily in pandas, from the raw tables (each record's JSON pa
 `json.loads`), following the same definitions as benchmarks/reference.sql and the dbt marts.
 """
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -48,13 +47,6 @@ def _local_date(utc: pd.Series, timezone: str) -> pd.Series:
     return utc.dt.tz_localize("UTC").dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
 
 
-def _phone_hash(number: object, salt: str) -> str | None:
-    if number is None:
-        return None
-    digits = "".join(c for c in str(number) if c.isdigit())
-    return hashlib.sha256((salt + digits).encode()).hexdigest()
-
-
 def _sender_type(direction: str | None, source: str | None) -> str | None:
     if direction == "incoming":
         return "contact"
@@ -69,7 +61,7 @@ def _sender_type(direction: str | None, source: str | None) -> str | None:
 
 def messages_frame(con: duckdb.DuckDBPyConnection, variables: ReferenceVars) -> pd.DataFrame:
     """One row per message, counted once across sources, with its state and report date."""
-    salt = variables.pii_salt
+    phone_hash = variables.pii_key.phone_hash
     respondio = _raw(con, "respondio__messages")
     records = respondio["record"]
     wamids = [_text(r.get("channelMessageId")) for r in records]
@@ -107,7 +99,7 @@ def messages_frame(con: duckdb.DuckDBPyConnection, variables: ReferenceVars) -> 
             "status_epoch": [r.get("timestamp") for r in meta["record"]],
             "phone_number_id": meta["phone_number_id"],
             "recipient_phone_hash": [
-                _phone_hash(r.get("recipient_id"), salt) for r in meta["record"]
+                phone_hash(_text(r.get("recipient_id"))) for r in meta["record"]
             ],
             "recipient_user_id": [_text(r.get("recipient_user_id")) for r in meta["record"]],
         }
@@ -119,7 +111,7 @@ def messages_frame(con: duckdb.DuckDBPyConnection, variables: ReferenceVars) -> 
             "channel_id": "whatsapp_cloud:" + incoming["phone_number_id"],
             "contact_id": [
                 None if h is None else f"whatsapp_cloud:{h}"
-                for h in (_phone_hash(r.get("from"), salt) for r in incoming["record"])
+                for h in (phone_hash(_text(r.get("from"))) for r in incoming["record"])
             ],
             "direction": "incoming",
             "sender_type": "contact",

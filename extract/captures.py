@@ -3,9 +3,27 @@
 Files. `load_captures(con, root)` walks `root` recursively for `*.json` (one payload, possibly
 pretty-printed), `*.jsonl` and `*.ndjson` (one payload a line), each optionally gzipped, and reads
 them in sorted relative-path order. Hidden files and directories (a leading `.`, where receivers
-keep their temporary files) are skipped; symlinked directories are not followed. A `.gz` file is
-read as the concatenation of its members, so a receiver appending a gzip member per flush looks
-like a plain file that grew; everything below is about the decompressed content.
+keep their temporary files) are skipped. A `.gz` file is read as the concatenation of its members,
+so a receiver appending a gzip member per flush looks like a plain file that grew; everything
+below is about the decompressed content.
+
+Only regular files are read. Anything else named like a capture file (a FIFO, a socket, a
+device), every symbolic link (to a file or a directory, inside the root or not, dangling or a
+loop), a file that cannot be opened or read and a directory that cannot be listed are skipped
+with a warning naming the path and the reason, counted in the report (`files.unsafe_skipped`, by
+reason), and nothing of them is stored, not even as a reject; the other files load. Links are
+never followed, even to a file inside the root: that file is read under its own path anyway, and
+refusing every link lets each directory and the file be opened without following one
+(`O_NOFOLLOW`, relative to the directory opened before), so the file checked is the file read,
+whatever changes meanwhile. The opened file is checked to be a regular file before any read, and
+is opened with `O_NONBLOCK`, so a FIFO put in its place cannot block. An I/O error part way
+through a file leaves out the lines already read from it.
+
+Gzip bounds. At most `READ_BYTES` are decompressed at a time, so memory stays within the line
+limit below whatever a file expands to. Past its first `GZIP_FREE_BYTES` (64 MiB) of content, a
+file may expand at most `MAX_GZIP_RATIO` (250) times its compressed size: real captures compress
+10 to 80 times, zeros about 1000. Past that the rest of the file is not read and the file gets one
+reject saying so, like damaged gzip data: a gzip bomb costs at most 250 times its size in CPU.
 
 Manifest. `raw._capture_files` holds one row per file (path relative to `root`, so always pass the
 same root): `size` (content bytes seen at the last run), `bytes_loaded` and `lines_loaded` (the
@@ -59,10 +77,12 @@ holds phone numbers).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
+import stat
 import uuid
 import zlib
 from collections import Counter
@@ -71,7 +91,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import duckdb
 import pyarrow as pa
@@ -105,6 +125,29 @@ MAX_LINE_BYTES = 16 << 20
 KEPT_BYTES = 64 << 10
 BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# A `.gz` file's content may be at most this many times its compressed size once past
+# GZIP_FREE_BYTES: real captures compress 10 to 80 times, deflate at most 1032 (all zeros).
+MAX_GZIP_RATIO = 250
+GZIP_FREE_BYTES = 64 << 20
+# Each directory on the way to a capture file and the file itself are opened relative to the one
+# before, refusing symbolic links, so what is checked is what is read. The root may be a link the
+# operator chose. O_NONBLOCK: opening a FIFO or a device swapped in after the walk cannot block
+# (regular files ignore it); the descriptor is then checked to be a regular file.
+ROOT_FLAGS = os.O_RDONLY | os.O_DIRECTORY
+DIRECTORY_FLAGS = ROOT_FLAGS | os.O_NOFOLLOW
+FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+# Why an entry named like a capture file is not read (none of its content is stored anywhere).
+NOT_REGULAR = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a directory",
+}
+LINK_OUTSIDE = "a symbolic link leading outside the capture directory"
+LINK_INSIDE = "a symbolic link within the capture directory (its target is read under its own path)"
+LINK_DANGLING = "a dangling symbolic link"
+LINK_LOOP = "a symbolic link loop"
 # (line number, the line without its newline, a reason when the reader already rejects it)
 Line = tuple[int, bytes, str | None]
 # Each group's staging table per raw table that capture lines go to, and the columns it fills.
@@ -131,6 +174,8 @@ class CaptureLoadReport:
     files_appended: int = 0
     files_reloaded: int = 0
     files_skipped: int = 0
+    # Entries not read at all (links, FIFOs, unreadable files, ...), by kind of reason.
+    files_unsafe_skipped: Counter[str] = field(default_factory=Counter)
     lines_read: int = 0
     lines_rejected: int = 0
     lines_held_back: int = 0
@@ -153,12 +198,18 @@ class CaptureLoadReport:
                 updated=batch.updated,
                 unchanged=batch.unchanged,
                 rejected=batch.rejected,
+                quarantined=batch.quarantined,
             )
         return {table: dict(counts) for table, counts in sorted(totals.items())}
 
     @property
     def rejected(self) -> int:
         return sum(self.rejection_reasons.values())
+
+    @property
+    def quarantine_rules(self) -> Counter[str]:
+        """Records quarantined by the run's batches (`raw.quarantined_records`), by rule."""
+        return sum((batch.quarantine_rules for batch in self.batches), Counter())
 
     def as_metadata(self) -> dict[str, Any]:
         return {
@@ -169,11 +220,15 @@ class CaptureLoadReport:
                 "appended": self.files_appended,
                 "reloaded": self.files_reloaded,
                 "skipped": self.files_skipped,
+                "unsafe_skipped": sum(self.files_unsafe_skipped.values()),
+                "unsafe_skipped_reasons": dict(self.files_unsafe_skipped),
             },
             "lines_read": self.lines_read,
             "lines_rejected": self.lines_rejected,
             "lines_held_back": self.lines_held_back,
             "rejection_reasons": dict(self.rejection_reasons),
+            "quarantined": self.quarantine_rules.total(),
+            "quarantine_rules": dict(self.quarantine_rules),
             "tables": self.tables,
             "batch_ids": [batch.batch_id for batch in self.batches],
         }
@@ -183,6 +238,47 @@ class _Rejected(Exception):
     def __init__(self, reason: str, text: str) -> None:
         super().__init__(reason)
         self.reason, self.text = reason, text
+
+
+class Unreadable(Exception):
+    """A capture file that is not read: not a regular file, or it cannot be opened or read."""
+
+
+def _open_beneath(root: Path, relative: str) -> BinaryIO:
+    """The regular file at `relative` under `root`, opened for reading without following a
+    symbolic link on the way; `Unreadable` when it is anything else or cannot be opened."""
+    *directories, name = relative.split("/")
+    try:
+        directory = os.open(root, ROOT_FLAGS)
+        try:
+            for part in directories:
+                parent, directory = directory, -1
+                try:
+                    directory = os.open(part, DIRECTORY_FLAGS, dir_fd=parent)
+                finally:
+                    os.close(parent)
+            descriptor = os.open(name, FILE_FLAGS, dir_fd=directory)
+        finally:
+            if directory >= 0:
+                os.close(directory)
+    except OSError as exc:
+        raise Unreadable(f"cannot be opened: {exc.strerror}") from None
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        raise Unreadable(NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file"))
+    return open(descriptor, "rb")
+
+
+def _blocks(raw: BinaryIO) -> Iterator[bytes]:
+    while True:
+        try:
+            block = raw.read(READ_BYTES)
+        except OSError as exc:
+            raise Unreadable(f"cannot be read: {exc.strerror}") from None
+        if not block:
+            return
+        yield block
 
 
 def _reason_kind(reason: str) -> str:
@@ -296,11 +392,12 @@ class CaptureFile:
     def __init__(
         self, root: Path, path: Path, stored: ManifestEntry | None, *, reread: bool = False
     ) -> None:
-        self.path = path
+        self.root = root
         self.relative = path.relative_to(root).as_posix()
         self.stored = stored
         # Read from the start whatever the manifest says (a reload of some days).
         self.reread = reread
+        self.is_gzip = path.suffix == ".gz"
         self.is_document = path.name.removesuffix(".gz").endswith(".json")
         self.outcome = "reloaded" if reread else "new" if stored is None else "skipped"
         self.size = self.bytes_loaded = self.lines_loaded = 0
@@ -326,27 +423,43 @@ class CaptureFile:
 
     def _chunks(self) -> Iterator[bytes]:
         """The file's content; for `.gz` every member decompressed, an unfinished last member as
-        far as it goes, and damaged data ends the content (recorded in `damage`)."""
+        far as it goes, and damaged or over-expanding data ends the content (recorded in
+        `damage`). Never more than READ_BYTES decompressed at once. `Unreadable` when the file
+        cannot be opened or read."""
         self.damage, self.cut_short = None, False
-        with self.path.open("rb") as raw:
-            if self.path.suffix != ".gz":
-                while block := raw.read(READ_BYTES):
-                    yield block
+        with _open_beneath(self.root, self.relative) as raw:
+            if not self.is_gzip:
+                yield from _blocks(raw)
                 return
             inflate = zlib.decompressobj(wbits=31)
             started = False  # whether the current member has received any bytes
-            while block := raw.read(READ_BYTES):
-                while block:
-                    started = True
+            compressed = expanded = 0
+            for block in _blocks(raw):
+                compressed += len(block)
+                pending = True
+                while pending:
+                    started = started or bool(block)
                     try:
-                        yield inflate.decompress(block)
+                        chunk = inflate.decompress(block, READ_BYTES)
                     except zlib.error as exc:
                         self.damage = f"unreadable gzip data: {exc}"
                         return
-                    block = b""
+                    expanded += len(chunk)
+                    if expanded > max(GZIP_FREE_BYTES, MAX_GZIP_RATIO * compressed):
+                        self.damage = (
+                            f"gzip data expanding over {MAX_GZIP_RATIO} times: the rest of the "
+                            f"file after {expanded - len(chunk)} bytes of content is not read"
+                        )
+                        return
+                    yield chunk
                     if inflate.eof:  # the next member starts right after this one
                         block = inflate.unused_data
                         inflate, started = zlib.decompressobj(wbits=31), False
+                        pending = bool(block)
+                    else:
+                        # A full chunk may leave output inside zlib with no input left.
+                        block = inflate.unconsumed_tail
+                        pending = bool(block) or len(chunk) == READ_BYTES
             self.cut_short = started and not inflate.eof
 
     def _reload(self, why: str) -> None:
@@ -505,17 +618,36 @@ class _Group:
     def _clear(self, table: RawTable) -> None:
         self.rows[table] = {name: [] for name in STAGED_COLUMNS}
 
-    def add_file(self, file: CaptureFile) -> None:
-        for number, data, reason in file.lines():
-            if reason is None:
-                self._add_line(file.relative, number, data)
-            else:
-                self.lines.fetched += 1
-                self._reject(f"{file.relative}:{number}", reason, data.decode("utf-8", "replace"))
+    def add_file(self, file: CaptureFile) -> str | None:
+        """Add the file's unread lines; when it cannot be opened or read, leave out every line
+        of it and return why."""
+        counts = (self.lines.fetched, self.lines.inserted, self.lines.rejected, len(self.rejects))
+        reasons = Counter(self.lines.rejection_reasons)
+        try:
+            for number, data, reason in file.lines():
+                if reason is None:
+                    self._add_line(file.relative, number, data)
+                else:
+                    self.lines.fetched += 1
+                    text = data.decode("utf-8", "replace")
+                    self._reject(f"{file.relative}:{number}", reason, text)
+        except Unreadable as unreadable:
+            self.lines.fetched, self.lines.inserted, self.lines.rejected, rejects = counts
+            self.lines.rejection_reasons = reasons
+            del self.rejects[rejects:]
+            self._drop_file(file.relative)
+            return str(unreadable)
         if file.damage and file.outcome in ("new", "reloaded"):
             self._reject(file.relative, file.damage, "")
         if file.changed:
             self.files.append(file)
+
+    def _drop_file(self, relative: str) -> None:
+        """Take the lines of one file out of the staging tables (an I/O error part way)."""
+        for table, staging in STAGING.items():
+            self._flush(table)
+            self.con.execute(f"delete from {staging} where _file = ?", [relative])
+            self.staged[table] = self.con.execute(f"select count(*) from {staging}").fetchone()[0]
 
     def _reject(self, location: str, reason: str, text: str) -> None:
         self.lines.rejected += 1
@@ -635,17 +767,62 @@ def ensure_capture_tables(con: duckdb.DuckDBPyConnection) -> None:
     ensure_raw_table(con, RESPONDIO_EVENTS)
 
 
+def _link_reason(real_root: str, path: str) -> str:
+    """Why a symbolic link under the capture directory is not followed."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return LINK_LOOP
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return LINK_DANGLING
+        return f"a symbolic link that cannot be followed: {exc.strerror}"
+    target = os.path.realpath(path)
+    return LINK_INSIDE if os.path.commonpath((real_root, target)) == real_root else LINK_OUTSIDE
+
+
+def walk_captures(root: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """The regular capture files under `root` (paths relative to it, sorted), and the entries
+    not read with the reason: anything else named like a capture file (FIFO, socket, device,
+    symbolic link), a symbolic link to a directory, a directory that cannot be listed. Hidden
+    entries (a leading `.`) are left out silently; no link is followed."""
+    real_root = os.path.realpath(root)
+    files, skipped = [], []
+    pending = [""]
+    while pending:
+        directory = pending.pop()
+        try:
+            with os.scandir(root / directory) as listing:
+                entries = list(listing)
+        except OSError as exc:
+            if not directory:
+                raise
+            skipped.append((directory, f"cannot be listed: {exc.strerror}"))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            relative = f"{directory}/{entry.name}" if directory else entry.name
+            capture = entry.name.removesuffix(".gz").endswith(SUFFIXES)
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            except FileNotFoundError:
+                continue  # removed since the listing
+            if stat.S_ISLNK(mode):
+                if capture or os.path.isdir(entry.path):
+                    skipped.append((relative, _link_reason(real_root, entry.path)))
+            elif stat.S_ISDIR(mode):
+                pending.append(relative)
+            elif capture and stat.S_ISREG(mode):
+                files.append(relative)
+            elif capture:
+                skipped.append((relative, NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")))
+    return sorted(files), sorted(skipped)
+
+
 def capture_paths(root: Path) -> list[Path]:
-    """The capture files under `root`, in sorted relative-path order."""
-    found = []
-    for directory, subdirectories, names in os.walk(root):
-        subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
-        found += [
-            Path(directory, name)
-            for name in names
-            if not name.startswith(".") and name.removesuffix(".gz").endswith(SUFFIXES)
-        ]
-    return sorted(found, key=lambda path: path.relative_to(root).as_posix())
+    """The regular capture files under `root`, in sorted relative-path order."""
+    return [root / relative for relative in walk_captures(root)[0]]
 
 
 def _manifest(con: duckdb.DuckDBPyConnection) -> dict[str, ManifestEntry]:
@@ -697,12 +874,18 @@ def load_captures(
     stored = _manifest(con)
     report = CaptureLoadReport(root=str(root))
     group = _Group(con, clock)
-    for path in capture_paths(root):
-        relative = path.relative_to(root).as_posix()
+    files, skipped = walk_captures(root)
+    for relative, reason in skipped:
+        if reload is None or relative in reload:
+            _not_read(report, relative, reason)
+    for relative in files:
         if reload is not None and relative not in reload:
             continue
-        file = CaptureFile(root, path, stored.get(relative), reread=reload is not None)
-        group.add_file(file)
+        file = CaptureFile(root, root / relative, stored.get(relative), reread=reload is not None)
+        unreadable = group.add_file(file)
+        if unreadable:
+            _not_read(report, relative, unreadable)
+            continue
         report.files_seen += 1
         setattr(report, f"files_{file.outcome}", getattr(report, f"files_{file.outcome}") + 1)
         report.lines_held_back += file.held_back
@@ -719,6 +902,11 @@ def load_captures(
             dict(report.rejection_reasons),
         )
     return report
+
+
+def _not_read(report: CaptureLoadReport, relative: str, reason: str) -> None:
+    log.warning("captures: %s is not read: %s", relative, reason)
+    report.files_unsafe_skipped[_reason_kind(reason)] += 1
 
 
 def _add_batches(report: CaptureLoadReport, batches: list[LoadResult]) -> None:

@@ -9,12 +9,15 @@ the old version, so a re-run loads nothing. Records that cannot be keyed (not an
 missing, empty, a boolean or not a string or integer) or cannot be written as JSON (NaN or
 Infinity, a string with a lone surrogate, nesting deeper than Python's recursion limit, a value
 JSON has no type for) go to `raw.rejected_records` with the reason and the record's text as far as
-it can be written; the rest of the batch loads. Rows reach DuckDB as Arrow
-tables in chunks, never as single-row INSERTs.
+it can be written; the rest of the batch loads. A record that keys and parses but breaks a value
+rule of its table (`extract.rules`: a timestamp in milliseconds, an unknown status, a required
+field missing) goes to `raw.quarantined_records` with the rule and where it came from, and the
+rest of the batch loads; the batch counts both. Rows reach DuckDB as Arrow tables in chunks,
+never as single-row INSERTs.
 
-`merge_staged`, `insert_rejects` and `log_batch` are the pieces of `RawLoader.commit` that do not
-own the transaction, so a loader writing several tables at once (`extract.captures`) commits them
-together with its own bookkeeping.
+`quarantine_staged`, `merge_staged`, `insert_rejects` and `log_batch` are the pieces of
+`RawLoader.commit` that do not own the transaction, so a loader writing several tables at once
+(`extract.captures`) commits them together with its own bookkeeping.
 """
 
 from __future__ import annotations
@@ -34,9 +37,12 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from extract.sql import sql_string
+
 log = logging.getLogger("wabi.extract.load")
 
 RAW_SCHEMA = "raw"
+QUARANTINE = f"{RAW_SCHEMA}.quarantined_records"
 # DuckDB's memory for the warehouse, in its own units ("2GB"): past it, DuckDB spills to disk
 # beside the file instead of growing (its default is 80 % of the machine). dbt's profile reads
 # the same variable.
@@ -90,6 +96,8 @@ class LoadResult:
     unchanged: int = 0
     rejected: int = 0
     rejection_reasons: Counter[str] = field(default_factory=Counter)
+    quarantined: int = 0
+    quarantine_rules: Counter[str] = field(default_factory=Counter)
 
     def as_metadata(self) -> dict[str, Any]:
         return {
@@ -101,6 +109,8 @@ class LoadResult:
             "unchanged": self.unchanged,
             "rejected": self.rejected,
             "rejection_reasons": dict(self.rejection_reasons),
+            "quarantined": self.quarantined,
+            "quarantine_rules": dict(self.quarantine_rules),
         }
 
 
@@ -128,6 +138,27 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
             unchanged bigint,
             rejected bigint,
             validated_at timestamp
+        )""")
+    # Columns added after the table existed; `log_batch` names the columns it writes.
+    for column, kind in {"quarantined": "bigint", "gate_failed_at": "timestamp"}.items():
+        con.execute(f"alter table {RAW_SCHEMA}._batches add column if not exists {column} {kind}")
+    ensure_quarantine_table(con)
+
+
+def ensure_quarantine_table(con: duckdb.DuckDBPyConnection) -> None:
+    """`raw.quarantined_records`: records that break a value rule, kept out of their raw table.
+    `record` holds phone numbers: this table stays in the raw warehouse."""
+    con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    con.execute(f"""
+        create table if not exists {QUARANTINE} (
+            source varchar not null,
+            raw_table varchar not null,
+            record_id varchar not null,
+            location varchar,
+            rule varchar not null,
+            record json,
+            batch_id varchar not null,
+            quarantined_at timestamp not null
         )""")
 
 
@@ -160,6 +191,75 @@ def create_staging(con: duckdb.DuckDBPyConnection, name: str, table: RawTable) -
             _record_id varchar, record varchar, _record_hash varchar, _url varchar,
             _file varchar, _line bigint, _ord bigint{context}
         )""")
+
+
+def quarantine_staged(
+    con: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    staged: str,
+    batch_id: str,
+    loaded_at: datetime,
+) -> Counter[str]:
+    """Move the rows of the temp table `staged` that break a rule of `table` to
+    `raw.quarantined_records`, each with the first rule it breaks; return the count by rule.
+
+    Located by `<file>:<line>` for a capture, else by the URL of its page. A record already
+    quarantined with the same content and rule (a page fetched again, days reloaded) is not
+    written twice. The caller owns the transaction."""
+    from extract.rules import rules_of  # the rules name tables the loaders define
+
+    rules = rules_of(table)
+    if not rules:
+        return Counter()
+    broken = " ".join(f"when {rule.breaks} then {sql_string(rule.text)}" for rule in rules)
+    # Each record is parsed once for all its fields, and once per list: parsing it again for
+    # every rule took most of a load's time.
+    fields = sorted({path for rule in rules for path in rule.fields})
+    lists = sorted({path for rule in rules for path in rule.lists})
+    paths = ", ".join(map(sql_string, fields))
+    columns = [f'_values[{i}] as "{path}"' for i, path in enumerate(fields, start=1)]
+    columns += [f'json_extract(record, {sql_string(path)}) as "{path}"' for path in lists]
+    con.execute(
+        f"""create or replace temp table _quarantine as
+        with parsed as (
+            select _ord, _record_id, record, coalesce(_file || ':' || _line, _url) as location,
+                json_extract_string(record, [{paths}]) as _values
+            from {staged}
+        ),
+        judged as (
+            select _ord, _record_id, record, location, case {broken} end as rule
+            from (select *, {", ".join(columns)} from parsed)
+        )
+        select * from judged where rule is not null""",
+        {"load_epoch": int(loaded_at.replace(tzinfo=UTC).timestamp())},
+    )
+    try:
+        counts = Counter(
+            dict(con.execute("select rule, count(*) from _quarantine group by rule").fetchall())
+        )
+        if counts:
+            con.execute(
+                f"""insert into {QUARANTINE}
+                select $source, $table, _record_id, location, rule, record::json, $batch, $at
+                from _quarantine as new
+                where not exists (
+                    select 1 from {QUARANTINE} as kept
+                    where kept.raw_table = $table and kept.record_id = new._record_id
+                        and kept.rule = new.rule and kept.record::varchar = new.record
+                )
+                qualify row_number() over (partition by _record_id, rule, record order by _ord) = 1
+                order by _ord""",
+                {
+                    "source": table.source,
+                    "table": table.qualified,
+                    "batch": batch_id,
+                    "at": loaded_at,
+                },
+            )
+            con.execute(f"delete from {staged} where _ord in (select _ord from _quarantine)")
+    finally:
+        con.execute("drop table if exists _quarantine")
+    return counts
 
 
 def merge_staged(
@@ -223,8 +323,10 @@ def merge_batch(
     result.rejected = len(rejects)
     result.rejection_reasons.update(reject["reason"] for reject in rejects)
     result.fetched = staged_rows + result.rejected
+    result.quarantine_rules = quarantine_staged(con, table, staged, result.batch_id, loaded_at)
+    result.quarantined = result.quarantine_rules.total()
     result.inserted, result.updated = merge_staged(con, table, staged, result.batch_id, loaded_at)
-    result.unchanged = staged_rows - result.inserted - result.updated
+    result.unchanged = staged_rows - result.quarantined - result.inserted - result.updated
     insert_rejects(con, table.source, rejects, result.batch_id, loaded_at)
     log_batch(con, result, table.source, table.entity, started_at, loaded_at)
     return result
@@ -270,7 +372,9 @@ def log_batch(
 ) -> None:
     """Record a batch in `raw._batches`, not yet validated."""
     con.execute(
-        f"insert into {RAW_SCHEMA}._batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null)",
+        f"""insert into {RAW_SCHEMA}._batches (batch_id, source, entity, started_at, finished_at,
+            fetched, inserted, updated, unchanged, rejected, quarantined)
+        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             result.batch_id,
             source,
@@ -282,6 +386,7 @@ def log_batch(
             result.updated,
             result.unchanged,
             result.rejected,
+            result.quarantined,
         ],
     )
 
@@ -394,11 +499,21 @@ class RawLoader:
         con = self.con
         con.execute("begin transaction")
         try:
+            result.quarantine_rules = quarantine_staged(
+                con, self.table, "_staged", result.batch_id, now
+            )
+            result.quarantined = result.quarantine_rules.total()
             result.inserted, result.updated = merge_staged(
                 con, self.table, "_staged", result.batch_id, now
             )
             insert_rejects(con, self.table.source, self._rejects, result.batch_id, now)
-            result.unchanged = result.fetched - result.rejected - result.inserted - result.updated
+            result.unchanged = (
+                result.fetched
+                - result.rejected
+                - result.quarantined
+                - result.inserted
+                - result.updated
+            )
             log_batch(con, result, self.table.source, self.table.entity, self._started_at, now)
             con.execute("commit")
         except Exception:
@@ -412,6 +527,13 @@ class RawLoader:
                 table,
                 result.rejected,
                 dict(result.rejection_reasons),
+            )
+        if result.quarantined:
+            log.warning(
+                "%s: quarantined %d records: %s",
+                table,
+                result.quarantined,
+                dict(result.quarantine_rules),
             )
         log.info("%s: %s", table, result.as_metadata())
         return result
@@ -431,5 +553,14 @@ def unvalidated_batch_ids(con: duckdb.DuckDBPyConnection, table: RawTable) -> li
 def mark_batches_validated(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> None:
     con.execute(
         f"update {RAW_SCHEMA}._batches set validated_at = ? where list_contains(?, batch_id)",
+        [utc_now(), batch_ids],
+    )
+
+
+def mark_batches_failed(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> None:
+    """Note when a gate first failed these batches (they stay unvalidated)."""
+    con.execute(
+        f"""update {RAW_SCHEMA}._batches set gate_failed_at = ?
+        where list_contains(?, batch_id) and gate_failed_at is null""",
         [utc_now(), batch_ids],
     )

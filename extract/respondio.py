@@ -3,8 +3,9 @@ contacts, and each contact's messages, walked with cursor pagination."""
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,12 @@ MESSAGES = RawTable(SOURCE, "messages", key_field="messageId")
 API_TABLES = (USERS, CHANNELS, CLOSING_NOTES, CONTACTS, MESSAGES)
 PAGE_LIMIT = 100  # the API's maximum
 ALL_CONTACTS_QUERY = {"search": "", "timezone": "UTC", "filter": {"$or": []}}
+# Sized for respond.io: 100 000 pages of 100 are ten million contacts in a workspace, or messages
+# of one contact, beyond any real one; a walk that goes further is a cursor that never ends.
+MAX_PAGES = 100_000
+# Pages in a row that name a next page yet bring nothing new: one can be a list shifting under
+# its cursor, three in a row is a cursor going round.
+STALL_PAGES = 3
 
 
 @dataclass(frozen=True)
@@ -34,45 +41,90 @@ class Page:
     items: list[Any]
 
 
+def _identity(item: Any, key: str) -> Hashable:
+    """What tells a record from another in one walk: its key, else all of it."""
+    value = item.get(key) if isinstance(item, dict) else None
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return value
+    return json.dumps(item, sort_keys=True, default=str)
+
+
 class RespondioClient:
-    def __init__(self, session: BearerSession, *, concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        session: BearerSession,
+        *,
+        concurrency: int = 4,
+        max_pages: int = MAX_PAGES,
+        stall_pages: int = STALL_PAGES,
+    ) -> None:
         self.session = session
         self.concurrency = concurrency
+        self.max_pages = max_pages
+        self.stall_pages = stall_pages
         # Contacts whose message list answered 404: deleted since they were listed.
         self.contacts_gone: list[str] = []
 
-    def pages(self, method: str, path: str, body: dict[str, Any] | None = None) -> Iterator[Page]:
-        """Every page of a list endpoint, following `pagination.next` until it is empty."""
+    def pages(
+        self, method: str, path: str, key: str, body: dict[str, Any] | None = None
+    ) -> Iterator[Page]:
+        """Every page of a list endpoint, following `pagination.next` until it is empty.
+
+        A cursor that never ends stops the walk: a `next` already followed, `stall_pages` pages
+        in a row that each name a `next` but bring no record not already read in this walk
+        (records are known by `key`), or more than `max_pages` pages."""
         url = self.session.url(f"{path}?limit={PAGE_LIMIT}")
-        seen: set[str] = set()
+        followed: set[str] = set()
+        read: set[Hashable] = set()
+        stalled = 0
         while url:
-            if url in seen:
+            if url in followed:
                 raise SourceRequestError(f"pagination of {path} loops back to a page already read")
-            seen.add(url)
+            if len(followed) == self.max_pages:
+                raise SourceRequestError(
+                    f"pagination of {path} goes on past {self.max_pages} pages: "
+                    "the cursor never ends"
+                )
+            self.session.require_same_origin(url, f"pagination of {path}: the next link")
+            followed.add(url)
             payload = self.session.request_json(method, url, json=body)
             items = payload.get("items") if isinstance(payload, dict) else None
             if not isinstance(items, list):
                 raise SourceRequestError(f"{path} answered without an items list")
+            pagination = payload.get("pagination") or {}
+            next_url = pagination.get("next") if isinstance(pagination, dict) else None
+            if not isinstance(next_url, str | None):
+                raise SourceRequestError(f"{path} answered a next link that is not a string")
             yield Page(url=url, items=items)
-            url = (payload.get("pagination") or {}).get("next") or ""
+            identities = {_identity(item, key) for item in items}
+            stalled = stalled + 1 if next_url and identities <= read else 0
+            if stalled == self.stall_pages:
+                raise SourceRequestError(
+                    f"pagination of {path}: {stalled} pages in a row name a next page but bring "
+                    "no record not already read in this walk: the cursor never ends"
+                )
+            read |= identities
+            url = next_url or ""
 
     def users(self) -> Iterator[Page]:
-        return self.pages("GET", "/space/user")
+        return self.pages("GET", "/space/user", USERS.key_field)
 
     def channels(self) -> Iterator[Page]:
-        return self.pages("GET", "/space/channel")
+        return self.pages("GET", "/space/channel", CHANNELS.key_field)
 
     def closing_notes(self) -> Iterator[Page]:
-        return self.pages("GET", "/space/closing_notes")
+        return self.pages("GET", "/space/closing_notes", CLOSING_NOTES.key_field)
 
     def contacts(self) -> Iterator[Page]:
-        return self.pages("POST", "/contact/list", ALL_CONTACTS_QUERY)
+        return self.pages("POST", "/contact/list", CONTACTS.key_field, ALL_CONTACTS_QUERY)
 
     def contact_messages(self, contact_id: str) -> list[Page]:
         """The contact's message pages; none for a contact deleted since it was listed (the
         messages already loaded stay in the warehouse)."""
         try:
-            return list(self.pages("GET", f"/contact/id:{contact_id}/message/list"))
+            return list(
+                self.pages("GET", f"/contact/id:{contact_id}/message/list", MESSAGES.key_field)
+            )
         except SourceRequestError as error:
             if error.status_code != 404:
                 raise

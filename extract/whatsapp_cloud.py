@@ -115,45 +115,65 @@ ELEMENT_KEYS: dict[str, tuple[str, str, str]] = {
 }
 ELEMENT_KINDS = ("messages", "statuses", "contacts", "errors")
 
+# Every unnest is in a select list: a lateral one (in the `from` clause) copies the row it unnests,
+# the whole payload or `value`, once per item, so a payload of many elements would take memory in
+# proportion to its size times its elements. `generate_subscripts` numbers the items alike.
 # One row per change of every staged payload, with the payload's context.
 CHANGES_SQL = """
     create or replace temp table _cap_changes as
+    with payload_entries as (
+        select _record_id as _payload_id, _file, _line, _ord,
+            json_extract(record, '$.entry[*]') as entries
+        from {payloads}
+    ),
+    entries as (
+        select * exclude (entries), unnest(entries) as entry,
+            generate_subscripts(entries, 1) - 1 as entry_index
+        from payload_entries
+    ),
+    entry_changes as (
+        select * exclude (entry), json_extract_string(entry, '$.id') as waba_id,
+            json_extract(entry, '$.changes[*]') as changes
+        from entries
+    ),
+    changes as (
+        select * exclude (changes), unnest(changes) as change,
+            generate_subscripts(changes, 1) - 1 as change_index
+        from entry_changes
+    )
     select
-        payload._record_id as _payload_id,
-        payload._file,
-        payload._line,
-        payload._ord,
-        entries.entry_index - 1 as entry_index,
-        changes.change_index - 1 as change_index,
-        json_extract_string(entries.entry, '$.id') as waba_id,
-        json_extract_string(changes.change, '$.value.metadata.phone_number_id')
-            as phone_number_id,
-        json_extract_string(changes.change, '$.value.metadata.display_phone_number')
+        _payload_id,
+        _file,
+        _line,
+        _ord,
+        entry_index,
+        change_index,
+        waba_id,
+        json_extract_string(change, '$.value.metadata.phone_number_id') as phone_number_id,
+        json_extract_string(change, '$.value.metadata.display_phone_number')
             as display_phone_number,
-        json_extract_string(changes.change, '$.field') as field,
-        json_extract(changes.change, '$.value') as value
-    from {payloads} as payload,
-        unnest(json_extract(payload.record, '$.entry[*]'))
-            with ordinality as entries(entry, entry_index),
-        unnest(json_extract(entries.entry, '$.changes[*]'))
-            with ordinality as changes(change, change_index)
+        json_extract_string(change, '$.field') as field,
+        json_extract(change, '$.value') as value
+    from changes
 """
 ELEMENTS_SQL = """
     create or replace temp table _cap_elements as
-    select *, {key} as _key
-    from (
-        select
-            changes.* exclude (value),
-            elements.element,
-            elements.element_index - 1 as element_index,
-            row_number() over (
-                order by changes._ord, changes.entry_index, changes.change_index,
-                    elements.element_index
-            ) as element_ord
-        from _cap_changes as changes,
-            unnest(json_extract(changes.value, '$.{entity}[*]'))
-                with ordinality as elements(element, element_index)
+    with change_elements as (
+        select * exclude (value), json_extract(value, '$.{entity}[*]') as elements
+        from _cap_changes
+    ),
+    elements as (
+        select * exclude (elements), unnest(elements) as element,
+            generate_subscripts(elements, 1) - 1 as element_index
+        from change_elements
     )
+    select
+        *,
+        row_number() over (
+            order by _ord, entry_index, change_index, element_index
+        ) as element_ord,
+        {key} as _key
+    from elements
 """
 
 

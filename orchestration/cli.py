@@ -18,7 +18,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from orchestration.settings import REPO_ROOT, Settings
+from extract.pii import PiiKeyError
+from orchestration.refresh_lock import RefreshLocked, refresh_lock
+from orchestration.settings import REPO_ROOT, Settings, SettingsError, checked_timezone
 
 if TYPE_CHECKING:
     from dagster import ExecuteInProcessResult
@@ -39,6 +41,10 @@ EXAMPLE_QUERY = (
 )
 
 
+# `wabi refresh` and `wabi demo` exit with this when another refresh holds the data directory.
+EXIT_LOCKED = 3
+
+
 class RefreshFailed(RuntimeError):
     """The Dagster run failed; analytics.duckdb was left as it was."""
 
@@ -52,6 +58,22 @@ class RefreshOptions:
     reload_days: tuple[date, date] | None = None
     # dbt's incremental models rebuilt from all of raw.
     full_refresh: bool = False
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def _utc_time(text: str) -> datetime:
+    """An ISO date or time as the warehouse's naive UTC times: one with an offset converted."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or time") from None
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 def _add_workspace_arguments(parser: argparse.ArgumentParser, defaults: dict[str, int]) -> None:
@@ -104,19 +126,21 @@ def run_refresh(settings: Settings, options: RefreshOptions = RefreshOptions()) 
     """Run the daily refresh job in this process, against a persistent Dagster instance.
 
     dbt's and Dagster's own output, and wabi's log (retries, rate limits, rejects, the faults a
-    source threw), go to a log file under `data/logs/`, whose path is returned.
+    source threw), go to a log file under `data/logs/`, whose path is returned. Raises
+    `RefreshLocked` at once when another process is refreshing the same data directory.
     """
-    settings.export()
-    log_dir = settings.data_dir / "logs"
-    log_dir.mkdir(exist_ok=True)
-    log_file = log_dir / f"refresh-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
-    with (
-        log_file.open("w") as sink,
-        redirect_stdout(sink),
-        redirect_stderr(sink),
-        _logging_to(sink),
-    ):
-        result = _execute_refresh_job(settings.sources, options)
+    with refresh_lock(settings.data_dir):
+        settings.export()
+        log_dir = settings.data_dir / "logs"
+        log_dir.mkdir(exist_ok=True)
+        log_file = log_dir / f"refresh-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+        with (
+            log_file.open("w") as sink,
+            redirect_stdout(sink),
+            redirect_stderr(sink),
+            _logging_to(sink),
+        ):
+            result = _execute_refresh_job(settings.sources, options)
     if not result.success:
         failures = [
             f"{event.step_key}: {event.message}"
@@ -193,7 +217,7 @@ def headline(analytics_path: Path) -> str:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from simulator.generate import generate
 
-    spec = _workspace_spec(args, args.timezone)
+    spec = _workspace_spec(args, checked_timezone(args.timezone, "--timezone"))
     counts = generate(spec, args.out, faults=args.faults, compress=args.gzip)
     print(
         f"Wrote {counts['messages']:,} messages, {counts['conversations']:,} conversations and "
@@ -235,8 +259,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_refresh(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     overrides = {
-        "data_dir": args.data_dir,
-        "timezone": args.timezone,
+        "data_dir": args.data_dir.resolve() if args.data_dir else None,
+        "timezone": checked_timezone(args.timezone, "--timezone") if args.timezone else None,
         "platform_url": args.platform_url,
         "webhook_dir": args.webhook_dir.resolve() if args.webhook_dir else None,
     }
@@ -266,12 +290,19 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    settings = Settings.from_env()
+    if args.timezone:
+        settings = replace(settings, timezone=checked_timezone(args.timezone, "--timezone"))
+    # Held from the start: a new simulated world deletes the warehouse another run may be using.
+    with refresh_lock(settings.data_dir):
+        return _demo(args, settings, started)
+
+
+def _demo(args: argparse.Namespace, settings: Settings, started: float) -> int:
     from simulator.generate import CAPTURES_DIR
     from simulator.server import SimulatorServer
 
-    started = time.monotonic()
-    settings = Settings.from_env()
-    settings = replace(settings, timezone=args.timezone or settings.timezone)
     workspace_dir = settings.data_dir / "simulated"
     print(f"Simulating a workspace in {workspace_dir} ...")
     if ensure_workspace(_workspace_spec(args, settings.timezone), workspace_dir):
@@ -331,6 +362,35 @@ def cmd_verify(args: argparse.Namespace) -> int:
         + (f"; differing: {', '.join(failed)}" if failed else ".")
     )
     return 1 if failed else 0
+
+
+def cmd_rejects(args: argparse.Namespace) -> int:
+    from orchestration.rejects import (
+        Filters,
+        WarehouseBusy,
+        WarehouseUnreadable,
+        read_groups,
+        render_text,
+    )
+
+    data_dir = (args.data_dir or Settings.from_env().data_dir).resolve()
+    filters = Filters(since=args.since, source=args.source, reason=args.reason)
+    try:
+        groups = read_groups(
+            data_dir / "warehouse.duckdb", filters, args.limit, show_records=args.show_records
+        )
+    except WarehouseUnreadable as error:
+        print(f"wabi rejects: {error}", file=sys.stderr)
+        # Busy as `wabi refresh` is when another refresh holds the data: try again later.
+        return EXIT_LOCKED if isinstance(error, WarehouseBusy) else 2
+    if args.json:
+        print(json.dumps({"groups": [group.as_json() for group in groups]}, default=str))
+    elif not groups:
+        filtered = any(value is not None for value in (args.since, args.source, args.reason))
+        print("no quarantined or rejected records" + (" match" if filtered else ""))
+    else:
+        print(render_text(groups, args.show_records))
+    return 0
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -503,6 +563,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.set_defaults(handler=cmd_verify)
 
+    rejects = commands.add_parser(
+        "rejects",
+        help="list the records the loaders kept aside (quarantined or rejected), by rule and place",
+    )
+    rejects.add_argument("--data-dir", type=Path, help="default WABI_DATA_DIR or ./data")
+    rejects.add_argument(
+        "--since",
+        type=_utc_time,
+        help="only records kept aside from then on (YYYY-MM-DD or an ISO time; UTC unless it "
+        "has an offset)",
+    )
+    rejects.add_argument("--source", help="only this source (whatsapp_cloud, respondio, captures)")
+    rejects.add_argument(
+        "--rule",
+        "--reason",
+        dest="reason",
+        metavar="TEXT",
+        help="only rules or reasons containing this text",
+    )
+    rejects.add_argument(
+        "--limit", type=_non_negative, default=20, help="places listed per group (default 20)"
+    )
+    rejects.add_argument(
+        "--show-records",
+        action="store_true",
+        help="also print each record as it came: CUSTOMER DATA (phone numbers, messages), for "
+        "the operator who fixes them; never paste it where others read",
+    )
+    rejects.add_argument("--json", action="store_true", help="one JSON object, for scripts")
+    rejects.set_defaults(handler=cmd_rejects)
+
     dev = commands.add_parser("dev", help="open the Dagster UI (asset graph, checks, schedule)")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(handler=cmd_dev)
@@ -573,7 +664,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.setLevel(level)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except (PiiKeyError, SettingsError) as error:  # a settings mistake: one line, no traceback
+        print(f"wabi: {error}", file=sys.stderr)
+        return 2
+    except RefreshLocked as error:
+        print(f"wabi {args.command}: {error}", file=sys.stderr)
+        return EXIT_LOCKED
 
 
 if __name__ == "__main__":

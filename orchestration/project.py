@@ -21,8 +21,9 @@ wabi_dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJ
 
 
 def dbt_executable() -> str:
-    """`dbt` beside the running interpreter, so an unactivated virtualenv works."""
-    return str(Path(sys.prefix) / "bin" / "dbt")
+    """`wabi-dbt` beside the running interpreter (so an unactivated virtualenv works): dbt, killed
+    with the process that started it (`orchestration.dbt_child`)."""
+    return str(Path(sys.prefix) / "bin" / "wabi-dbt")
 
 
 def _newest_source_mtime() -> float:

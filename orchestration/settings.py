@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
+import zoneinfo
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
+
+from extract.pii import key_from_environment, load_key
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
 # The dbt project's own default (dbt_project.yml var business_hours), also the simulator's.
 DEFAULT_BUSINESS_HOURS = json.dumps({str(day): ["09:00", "18:00"] for day in range(1, 6)})
+DEFAULT_MAX_QUARANTINE_SHARE = 0.01
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names it, its value and the rule (one line)."""
 
 
 @dataclass(frozen=True)
@@ -28,12 +37,16 @@ class Settings:
     business_hours: str | None = None
     alert_webhook: str | None = None
     run_retention_days: int = 90  # runs, their event logs and refresh logs kept this long
+    # The share of a batch's records the raw gates let the loaders keep out (quarantined or
+    # rejected) before they stop publishing.
+    max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE
 
     @classmethod
     def from_env(cls) -> Settings:
+        key_from_environment()  # WABI_PII_KEY checked here; the key itself is never kept
         return cls(
             data_dir=_path(os.environ.get("WABI_DATA_DIR")) or DEFAULT_DATA_DIR.resolve(),
-            timezone=os.environ.get("WABI_TIMEZONE") or "UTC",
+            timezone=checked_timezone(os.environ.get("WABI_TIMEZONE") or "UTC"),
             platform_url=os.environ.get("WABI_PLATFORM_URL") or None,
             platform_token=os.environ.get("WABI_PLATFORM_TOKEN") or None,
             webhook_dir=_path(os.environ.get("WABI_WEBHOOK_DIR")),
@@ -41,6 +54,7 @@ class Settings:
             alert_webhook=os.environ.get("WABI_ALERT_WEBHOOK") or None,
             business_hours=_business_hours(os.environ.get("WABI_BUSINESS_HOURS")),
             run_retention_days=_days(os.environ.get("WABI_RUN_RETENTION_DAYS") or "90"),
+            max_quarantine_share=max_quarantine_share(),
         )
 
     @property
@@ -64,6 +78,7 @@ class Settings:
     def export(self) -> None:
         """Make these settings the process environment, which Dagster's EnvVar and dbt read."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        load_key(self.data_dir, create=True)  # the first run creates the key file, and says so
         values = {
             "WABI_DATA_DIR": str(self.data_dir),
             "WABI_TIMEZONE": self.timezone,
@@ -71,6 +86,7 @@ class Settings:
             "WABI_PLATFORM_TOKEN": self.platform_token,
             "WABI_WEBHOOK_DIR": str(self.webhook_dir) if self.webhook_dir else None,
             "WABI_BUSINESS_HOURS": self.business_hours or DEFAULT_BUSINESS_HOURS,
+            "WABI_MAX_QUARANTINE_SHARE": repr(self.max_quarantine_share),
         }
         for name, value in values.items():
             if value:
@@ -78,9 +94,47 @@ class Settings:
         prepare_dagster_home(self.data_dir)
 
 
+def checked_timezone(name: str, variable: str = "WABI_TIMEZONE") -> str:
+    """`name` when both Python's zoneinfo and DuckDB's ICU know it: report dates are cut in both
+    (the report page and the dbt models), and dbt writes the name into SQL."""
+    if name in _python_time_zones() and name in _duckdb_time_zones():
+        return name
+    raise SettingsError(
+        f"{variable} must be an IANA time zone name such as Europe/Berlin, not {name!r}"
+    )
+
+
+@functools.cache
+def _python_time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+@functools.cache
+def _duckdb_time_zones() -> frozenset[str]:
+    import duckdb
+
+    with duckdb.connect() as con:
+        names = con.execute("select name from pg_timezone_names()").fetchall()
+    return frozenset(name for (name,) in names)
+
+
+def max_quarantine_share() -> float:
+    """WABI_MAX_QUARANTINE_SHARE from the environment: a fraction from 0 to 1 (default 0.01)."""
+    value = os.environ.get("WABI_MAX_QUARANTINE_SHARE") or repr(DEFAULT_MAX_QUARANTINE_SHARE)
+    try:
+        share = float(value)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 1:  # NaN fails too
+        raise SettingsError(
+            f"WABI_MAX_QUARANTINE_SHARE must be a fraction from 0 to 1 such as 0.01, not {value!r}"
+        )
+    return share
+
+
 def _days(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
-        raise ValueError(
+        raise SettingsError(
             f"WABI_RUN_RETENTION_DAYS must be a whole number of days >= 1, not {value!r}"
         )
     return int(value)
@@ -97,9 +151,9 @@ def _business_hours(value: str | None) -> str | None:
             if int(weekday) not in range(1, 8) or time.fromisoformat(opening) >= time.fromisoformat(
                 closing
             ):
-                raise ValueError(problem)
+                raise SettingsError(problem)
     except (ValueError, TypeError, AttributeError) as error:
-        raise ValueError(problem) from error
+        raise SettingsError(problem) from error
     return json.dumps(hours, sort_keys=True)
 
 

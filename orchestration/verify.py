@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from extract.sql import sql_identifier
 from simulator.oracle import TABLE_KEYS
 
 RELATIVE_TOLERANCE = 1e-9
@@ -74,10 +75,11 @@ def compare_table(
     if table not in published:
         yield Mismatch(table, "*", "*", f"{len(expected)} rows", "no such table")
         return
-    selected = ", ".join(f'"{column}"' for column in columns)
+    # Names read from the oracle's files, quoted as identifiers whatever they hold.
+    selected = ", ".join(sql_identifier(column) for column in columns)
     actual = [
         dict(zip(columns, map(_text, row), strict=True))
-        for row in con.execute(f"select {selected} from main.{table}").fetchall()
+        for row in con.execute(f"select {selected} from main.{sql_identifier(table)}").fetchall()
     ]
     by_key = {tuple(row[k] for k in keys): row for row in actual}
     for row in expected:

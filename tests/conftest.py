@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from extract.pii import KEY_FILE
 from orchestration.settings import Settings
 from simulator.faults import FaultProfile
 from simulator.generate import CAPTURES_DIR, generate
@@ -33,6 +34,9 @@ WABI_VARIABLES = (
     "WABI_PLATFORM_TOKEN",
     "WABI_WEBHOOK_DIR",
     "WABI_BUSINESS_HOURS",
+    "WABI_MAX_QUARANTINE_SHARE",
+    "WABI_PII_KEY",
+    "WABI_PII_SALT",
 )
 # The shared pipeline reads both sources through light faults: 429s, 5xx, dropped connections
 # and repeated records from the API, torn lines in the captures. The figures must not move.
@@ -70,9 +74,11 @@ def refresh_from(
     faults: str = "none",
     token: str | None = None,
     options: "RefreshOptions | None" = None,
+    pii_key: str | None = None,
 ) -> Path:
     """Serve `workspace_dir` on loopback and run the real refresh job into `data_dir`, reading
-    the API and the workspace's webhook captures.
+    the API and the workspace's webhook captures; with `pii_key` as WABI_PII_KEY, else with the
+    key file the run finds or creates in `data_dir`.
 
     The process environment is restored afterwards, so runs in one session stay independent.
     """
@@ -83,6 +89,8 @@ def refresh_from(
         for name in WABI_VARIABLES:
             env.delenv(name, raising=False)
         env.setenv("DAGSTER_HOME", str(data_dir / "dagster_home"))
+        if pii_key is not None:
+            env.setenv("WABI_PII_KEY", pii_key)
         with SimulatorServer(
             workspace_dir,
             token=token,
@@ -123,7 +131,8 @@ def pipeline_copy(built_pipeline: BuiltPipeline, tmp_path: Path) -> Iterator[Bui
     data_dir = tmp_path / "data"
     shutil.copytree(built_pipeline.workspace_dir, workspace_dir)
     data_dir.mkdir()
-    for name in ("warehouse.duckdb", "analytics.duckdb"):
+    # with its phone-number key: a run of the copy hashes numbers as the built one did
+    for name in ("warehouse.duckdb", "analytics.duckdb", KEY_FILE):
         shutil.copy2(built_pipeline.data_dir / name, data_dir / name)
     return BuiltPipeline(
         workspace_dir=workspace_dir,

@@ -8,15 +8,15 @@
 {%- endmacro %}
 
 {% macro default__reporting_timezone_to_utc(local_timestamp) -%}
-    to_utc_timestamp({{ local_timestamp }}, '{{ var("reporting_timezone") }}')
+    to_utc_timestamp({{ local_timestamp }}, {{ reporting_timezone_literal() }})
 {%- endmacro %}
 
 {#- DuckDB's ICU reads a repeated local time as its second occurrence, so the offset in force a
     day earlier is tried first and kept when it gives back the same wall-clock time. -#}
 {% macro duckdb__reporting_timezone_to_utc(local_timestamp) -%}
-    {%- set zone = var("reporting_timezone") -%}
+    {%- set zone = reporting_timezone_literal() -%}
     {%- set local = "(" ~ local_timestamp ~ ")" -%}
-    {%- set icu = "(" ~ local ~ " at time zone '" ~ zone ~ "' at time zone 'UTC')" -%}
+    {%- set icu = "(" ~ local ~ " at time zone " ~ zone ~ " at time zone 'UTC')" -%}
     {%- set day_before = "(" ~ icu ~ " - interval 1 day)" -%}
     {%- set offset_before =
         "(" ~ utc_to_reporting_timezone(day_before) ~ " - " ~ day_before ~ ")" -%}

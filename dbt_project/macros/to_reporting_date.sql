@@ -9,9 +9,9 @@
 {%- endmacro %}
 
 {% macro default__utc_to_reporting_timezone(utc_timestamp) -%}
-    from_utc_timestamp({{ utc_timestamp }}, '{{ var("reporting_timezone") }}')
+    from_utc_timestamp({{ utc_timestamp }}, {{ reporting_timezone_literal() }})
 {%- endmacro %}
 
 {% macro duckdb__utc_to_reporting_timezone(utc_timestamp) -%}
-    (({{ utc_timestamp }}) at time zone 'UTC' at time zone '{{ var("reporting_timezone") }}')
+    (({{ utc_timestamp }}) at time zone 'UTC' at time zone {{ reporting_timezone_literal() }})
 {%- endmacro %}

@@ -21,14 +21,20 @@ from orchestration.defs.gates import (
 )
 from orchestration.defs.resources import ReportingResource, WarehouseResource
 from orchestration.project import wabi_dbt_project
+from orchestration.settings import checked_timezone
 
 OWNERS = ["team:analytics-engineering"]
 MARTS_SCHEMA = "marts"
+# The dbt source of the records the loaders kept aside (`raw.quarantined_records`,
+# `raw.rejected_records`): every raw asset writes to it, so it is no asset of its own, and the
+# models reading it depend on none (the dbt step runs after the run's raw assets anyway).
+KEPT_ASIDE_SOURCE = "load_issues"
 
 
 class WabiDbtTranslator(DagsterDbtTranslator):
     """Models keep their name as key and take their folder (staging, intermediate, marts) as
-    group; sources take the raw asset's key from `meta.dagster.asset_key`."""
+    group; sources take the raw asset's key from `meta.dagster.asset_key`, except
+    `KEPT_ASIDE_SOURCE`'s, which models do not depend on."""
 
     def get_asset_spec(
         self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
@@ -38,7 +44,10 @@ class WabiDbtTranslator(DagsterDbtTranslator):
         if props["resource_type"] != "model":
             return spec
         return spec.replace_attributes(
-            key=dg.AssetKey(props["name"]), group_name=props["fqn"][1], owners=OWNERS
+            key=dg.AssetKey(props["name"]),
+            group_name=props["fqn"][1],
+            owners=OWNERS,
+            deps=[dep for dep in spec.deps if dep.asset_key.path[0] != KEPT_ASIDE_SOURCE],
         )
 
 
@@ -50,7 +59,8 @@ BUILD_COMMAND = ("build", "--exclude-resource-type", "unit_test")
 
 def dbt_vars(reporting: ReportingResource) -> dict[str, object]:
     return {
-        "reporting_timezone": reporting.timezone,
+        # Checked here too: a run launched by Dagster reads WABI_TIMEZONE without the CLI.
+        "reporting_timezone": checked_timezone(reporting.timezone),
         "business_hours": json.loads(reporting.business_hours),
     }
 
@@ -122,7 +132,8 @@ MESSAGES_DAILY_TOTALS_SQL = f"""
 
 def ensure_source_tables(warehouse: WarehouseResource) -> None:
     """Create every raw table dbt declares as a source, empty if its source is not configured
-    here (a deployment may read respond.io's API, the webhook captures, or both)."""
+    here (a deployment may read respond.io's API, the webhook captures, or both). The tables of
+    records kept aside, `KEPT_ASIDE_SOURCE`, come with any raw table (`ensure_raw_schema`)."""
     with warehouse.connect() as con:
         for table in respondio.API_TABLES:
             ensure_raw_table(con, table)

@@ -1,5 +1,11 @@
 """Great Expectations suites run as blocking Dagster asset checks.
 
+The raw gates judge batches, not rows: the loaders already keep every record that breaks a
+value rule out of its raw table (`extract.rules`, into `raw.quarantined_records`). A gate fails a
+table's new batches when the share of their records kept out (quarantined or rejected) passes
+`WABI_MAX_QUARANTINE_SHARE`, when a required field is absent from every new record (schema
+drift), or when a message's statuses are out of order.
+
 GX's SQL datasource does not work on DuckDB (results are fetched after the connection closes), so
 every suite validates pandas DataFrames that DuckDB produced, limited to what the check needs,
 a batch's rows in chunks of bounded size so memory does not grow with the batch. An expectation
@@ -11,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -27,9 +32,8 @@ if TYPE_CHECKING:
     from extract.load import RawTable
 
 SAMPLE_SIZE = 10
-# Validated timestamps must fall between WhatsApp Business's launch year and a day from now.
-EARLIEST_VALID_EPOCH = 1_230_768_000  # 2009-01-01T00:00:00Z
-FUTURE_TOLERANCE_SECONDS = 86_400
+# Fewer new records than this say nothing about a field every one of them lacks.
+DRIFT_MIN_RECORDS = 10
 
 
 @dataclass
@@ -162,13 +166,6 @@ def check_result(
     )
 
 
-def epoch_bounds(now_epoch: float) -> dict[str, int]:
-    return {
-        "min_value": EARLIEST_VALID_EPOCH,
-        "max_value": int(now_epoch) + FUTURE_TOLERANCE_SECONDS,
-    }
-
-
 def status_order_expectations() -> list[gx.expectations.Expectation]:
     """A message's statuses happen in their order: the first `delivered` not before the first
     `sent`, the first `read` not before either. A status never reported is not compared."""
@@ -286,17 +283,13 @@ class BatchSuite:
     name: str
     table: RawTable
     sql: str
-    expectations: Callable[[dict[str, int]], Sequence[gx.expectations.Expectation]]
+    expectations: Callable[[], Sequence[gx.expectations.Expectation]]
     chunk_key: str
 
     def validate(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        batch_ids: list[str],
-        bounds: dict[str, int],
-        chunk_rows: int,
+        self, con: duckdb.DuckDBPyConnection, batch_ids: list[str], chunk_rows: int
     ) -> GateOutcome:
-        expectations = self.expectations(bounds)
+        expectations = self.expectations()
         ensure_chunkable(self.name, expectations, self.chunk_key)
         validation = SuiteValidation(self.name, expectations)
         for frame in chunk_frames(
@@ -314,24 +307,161 @@ def gate_new_batches(
     suites: Sequence[BatchSuite],
     chunk_rows: int = GATE_CHUNK_ROWS,
 ) -> dg.AssetCheckResult:
-    """Validate every batch no gate has passed yet (normally the one just loaded; a batch that
-    failed keeps failing until its source sends corrected records) and mark them validated when
-    every suite passes. The expectations get the valid epoch bounds of this moment; each suite
-    runs on chunks of about `chunk_rows` rows, so memory does not grow with the batch."""
-    from extract.load import mark_batches_validated, unvalidated_batch_ids
+    """Validate every batch no gate has passed yet (normally the one just loaded) and mark them
+    validated when every suite passes, or as failed when one does (see `JUDGED_BATCHES`). Each
+    suite runs on chunks of about `chunk_rows` rows, so memory does not grow with the batch."""
+    from extract.load import mark_batches_failed, mark_batches_validated, unvalidated_batch_ids
 
-    bounds = epoch_bounds(time.time())
     with con_factory() as con:
         batches = {suite.name: unvalidated_batch_ids(con, suite.table) for suite in suites}
-        outcomes = [
-            suite.validate(con, batches[suite.name], bounds, chunk_rows) for suite in suites
-        ]
+        outcomes = [suite.validate(con, batches[suite.name], chunk_rows) for suite in suites]
         validated = sorted({batch for ids in batches.values() for batch in ids})
         result = check_result(outcomes, {"batches_validated": len(validated)})
         record_check_results(con, run_id_of(context), [CheckRecord(*check, result)])
         if result.passed:
             mark_batches_validated(con, validated)
+        else:
+            mark_batches_failed(con, validated)
     return result
+
+
+# The batches a batch-level suite judges, of those bound to `$batch_ids` (a table's batches no
+# gate has passed): the ones no gate has failed yet, when they hold any record; else all of
+# them. So a failed batch fails every run, until the source sends records again (corrected ones,
+# say): their batch is judged alone and, if it passes, the failed batches pass with it (their
+# bad records stay in quarantine, the rest was already loaded).
+JUDGED_BATCHES = """
+    unvalidated as (
+        select batch_id, fetched, rejected, coalesce(quarantined, 0) as quarantined,
+            gate_failed_at
+        from raw._batches
+        where list_contains($batch_ids, batch_id)
+    ),
+    fresh as (
+        select * from unvalidated where gate_failed_at is null
+    ),
+    judged as (
+        select * from fresh where (select coalesce(sum(fetched), 0) from fresh) > 0
+        union all
+        select * from unvalidated where (select coalesce(sum(fetched), 0) from fresh) = 0
+    )
+"""
+
+
+def quarantine_share_suite(table: RawTable, max_share: float) -> BatchSuite:
+    """Fails when more of the judged batches' records were kept out of `table` (quarantined,
+    or rejected at load) than `max_share` of them: at least one is always allowed (a share of
+    a small run rounds to nothing), none when `max_share` is 0."""
+    import great_expectations.expectations as gxe
+
+    from extract.load import QUARANTINE
+
+    allowed = f"case when {max_share!r} > 0 then greatest(1, floor({max_share!r} * records)) end"
+    sql = f"""
+        with {JUDGED_BATCHES},
+        totals as (
+            select
+                coalesce(sum(fetched), 0) as records,
+                coalesce(sum(quarantined), 0) as quarantined,
+                coalesce(sum(rejected), 0) as rejected
+            from judged
+        ),
+        frequent_rules as (
+            select rule, count(*) as records from {QUARANTINE}
+            where raw_table = '{table.qualified}'
+                and list_contains((select list(batch_id) from judged), batch_id)
+            group by rule
+            order by records desc, rule
+            limit 3
+        ),
+        judged_totals as (
+            select *, coalesce({allowed}, 0)::bigint as allowed from totals
+        )
+        select
+            '{table.qualified}' as raw_table,
+            records,
+            quarantined,
+            rejected,
+            allowed,
+            case when quarantined + rejected > allowed then
+                format(
+                    '{{}}: {{}} of {{}} new records kept out ({{}} quarantined, {{}} rejected), '
+                    || 'more than the {{}} WABI_MAX_QUARANTINE_SHARE={max_share!r} allows{{}}',
+                    raw_table, quarantined + rejected, records, quarantined, rejected, allowed,
+                    coalesce('; most often ' || (
+                        select string_agg(rule || ' (' || records || ')', ', ')
+                        from frequent_rules
+                    ), '')
+                )
+            end as kept_out_over_share
+        from judged_totals
+    """
+    return BatchSuite(
+        f"{table.name}_quarantine_share",
+        table,
+        sql,
+        lambda: [gxe.ExpectColumnValuesToBeNull(column="kept_out_over_share")],
+        chunk_key="raw_table",
+    )
+
+
+def schema_drift_suite(table: RawTable, fields: Sequence[str]) -> BatchSuite:
+    """Fails when a required field of `table` is absent from every new record of the judged
+    batches (loaded or quarantined), given at least `DRIFT_MIN_RECORDS` of them."""
+    import great_expectations.expectations as gxe
+
+    from extract.load import QUARANTINE
+    from extract.rules import is_missing
+
+    presence = ", ".join(
+        f"count(*) filter (where not {is_missing('record', field)}) as present_{i}"
+        for i, field in enumerate(fields)
+    )
+    per_field = " union all ".join(
+        f"""select '{table.qualified}.{field}' as field, records, present_{i} as present,
+            case when records >= {DRIFT_MIN_RECORDS} and present_{i} = 0 then
+                '{table.qualified}: ' || '{field}' || ' absent from all ' || records
+                    || ' new records'
+            end as drifted_field
+        from presence"""
+        for i, field in enumerate(fields)
+    )
+    sql = f"""
+        with {JUDGED_BATCHES},
+        judged_ids as (
+            select list(batch_id) as batch_ids from judged
+        ),
+        new_records as (
+            select record from {table.qualified}
+            where list_contains((select batch_ids from judged_ids), _batch_id)
+            union all
+            select record from {QUARANTINE}
+            where raw_table = '{table.qualified}'
+                and list_contains((select batch_ids from judged_ids), batch_id)
+        ),
+        presence as (
+            select count(*) as records, {presence} from new_records
+        )
+        {per_field}
+    """
+    return BatchSuite(
+        f"{table.name}_schema_drift",
+        table,
+        sql,
+        lambda: [gxe.ExpectColumnValuesToBeNull(column="drifted_field")],
+        chunk_key="field",
+    )
+
+
+def batch_suites(table: RawTable, max_share: float) -> list[BatchSuite]:
+    """The batch-level suites of a raw table: its kept-out share, and schema drift when the
+    table has required fields."""
+    from extract.rules import REQUIRED_FIELDS
+
+    suites = [quarantine_share_suite(table, max_share)]
+    if table in REQUIRED_FIELDS:
+        suites.append(schema_drift_suite(table, REQUIRED_FIELDS[table]))
+    return suites
 
 
 def run_id_of(context: dg.AssetCheckExecutionContext | dg.AssetExecutionContext) -> str:

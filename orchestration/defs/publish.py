@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from extract.sql import sql_string
 from orchestration.defs.dbt import MARTS_SCHEMA
 from orchestration.defs.resources import WarehouseResource
 from orchestration.project import mart_models
@@ -29,18 +30,29 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
+def _staging_files(analytics_path: Path) -> list[Path]:
+    """Staging files of `analytics_path` (and their write-ahead logs) on this disk."""
+    pattern = f".{analytics_path.name}.*.tmp"
+    return [*analytics_path.parent.glob(pattern), *analytics_path.parent.glob(pattern + ".wal")]
+
+
 def publish_marts(
     warehouse_path: Path, analytics_path: Path, tables: tuple[str, ...] = PUBLISHED_TABLES
 ) -> dict[str, int]:
     """Copy `tables` from the warehouse's marts into a new file that replaces `analytics_path`."""
+    # A killed publish leaves its staging file behind; the refresh lock makes every one found
+    # here another run's leftover, never a file being written.
+    for leftover in _staging_files(analytics_path):
+        leftover.unlink(missing_ok=True)
     staging_path = analytics_path.with_name(f".{analytics_path.name}.{uuid.uuid4().hex}.tmp")
     row_counts: dict[str, int] = {}
     try:
         con = duckdb.connect()
         try:
-            con.execute(f"attach '{warehouse_path}' as warehouse (read_only)")
+            con.execute(f"attach {sql_string(warehouse_path)} as warehouse (read_only)")
             con.execute(
-                f"attach '{staging_path}' as published (storage_version '{STORAGE_VERSION}')"
+                f"attach {sql_string(staging_path)} as published "
+                f"(storage_version {sql_string(STORAGE_VERSION)})"
             )
             for table in tables:
                 con.execute(

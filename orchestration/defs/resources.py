@@ -11,6 +11,7 @@ from dagster_dbt import DbtCliResource
 from extract.http import BearerSession
 from extract.load import warehouse_config
 from extract.respondio import RespondioClient
+from orchestration import refresh_lock
 from orchestration.project import dbt_executable, wabi_dbt_project
 
 
@@ -26,6 +27,14 @@ class WarehouseResource(dg.ConfigurableResource):
     @property
     def analytics_path(self) -> Path:
         return Path(self.data_dir) / "analytics.duckdb"
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Every run holds the data directory's refresh lock (once per run with the in-process
+        # executor): a run launched by the schedule or a sensor never writes beside `wabi refresh`.
+        refresh_lock.acquire(Path(self.data_dir))
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        refresh_lock.release(Path(self.data_dir))
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -30,6 +30,7 @@ from orchestration.report.queries import (
     Row,
     connect,
     data_dates,
+    kept_aside_totals,
     resolve_period,
 )
 
@@ -156,6 +157,25 @@ def _ratio_tile(metric: str, label: str, current: Row, previous: Row, in_percent
     write = _percent if in_percent else _decimal
     change, trend = _ratio_change(current[metric], previous[metric], in_percent)
     return Tile(metric, label, write(current[metric]), change, trend)
+
+
+def _kept_aside(con: duckdb.DuckDBPyConnection, period: Period | None) -> dict[str, Any]:
+    """The records the loaders kept aside in `period` (so far, without one) as one sentence and
+    the two counts. They are dated by the day they were loaded, which need not be in the period
+    of the messages (a backfill, a simulated past): the sentence then gives the totals too."""
+    in_all = kept_aside_totals(con, None)
+    shown = kept_aside_totals(con, period) if period else in_all
+    quarantined, rejected = shown["quarantined"], shown["rejected"]
+    noun = "record" if quarantined == 1 else "records"
+    text = f"{_count(quarantined)} {noun} quarantined, {_count(rejected)} rejected"
+    if period is None:
+        text += " so far"
+    else:
+        text += " in this period (by the day they were loaded"
+        if shown != in_all:
+            text += f"; {_count(in_all['quarantined'])} and {_count(in_all['rejected'])} in all"
+        text += ")"
+    return {**shown, "text": text, "any": any(in_all.values())}
 
 
 # -- the tabs --------------------------------------------------------------------------------
@@ -596,11 +616,14 @@ def build_report(
         "chart_count": 0,
         "period": None,
         "channel": None,
+        "kept_aside": None,
     }
     try:
         with connect(analytics_path) as con:
             dates = data_dates(con)
-            if dates:
+            if not dates:
+                context["kept_aside"] = _kept_aside(con, None)
+            else:
                 period = resolve_period(dates[1], start, end, days)
                 q = ReportQueries(con, period, channel_id, timezone)
                 channel = _channel_in_view(q)
@@ -620,6 +643,7 @@ def build_report(
                     tabs=tabs,
                     specs=_script_json(specs),
                     chart_count=len(specs),
+                    kept_aside=_kept_aside(con, period),
                 )
     except duckdb.CatalogException as error:
         raise ReportInputError(

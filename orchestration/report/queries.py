@@ -68,6 +68,22 @@ def resolve_period(
     return Period(start, end)
 
 
+def kept_aside_totals(con: duckdb.DuckDBPyConnection, period: Period | None) -> Row:
+    """Records the loaders quarantined and rejected in `period` (in all, without one): the daily
+    counts of rpt_load_issues_daily summed per kind. All channels: the mart has none."""
+    return _rows(
+        con,
+        """
+        select
+            coalesce(sum(records) filter (kind = 'quarantined'), 0) as quarantined,
+            coalesce(sum(records) filter (kind = 'rejected'), 0) as rejected
+        from rpt_load_issues_daily
+        where $start::date is null or report_date between $start::date and $end::date
+        """,
+        {"start": period and period.start, "end": period and period.end},
+    )[0]
+
+
 def connect(analytics_path: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(analytics_path), read_only=True)
 

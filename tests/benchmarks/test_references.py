@@ -5,7 +5,6 @@ pipeline (both sources, light faults, UTC) and on a warehouse reporting in New Y
 end of daylight saving time; and the comparison itself must catch a changed cell or a lost row.
 """
 
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -20,9 +19,10 @@ from benchmarks.reference import (
     run_sql_reference,
 )
 from benchmarks.reference_pandas import run_pandas_reference
+from extract.pii import load_key
 from simulator.model import WorkspaceSpec
 from simulator.warehouse import Workspace
-from tests.dbt_project.warehouse import SALT, build_warehouse
+from tests.dbt_project.warehouse import KEY, build_warehouse
 
 REFERENCES = {"sql": run_sql_reference, "pandas": run_pandas_reference}
 NEW_YORK = "America/New_York"
@@ -47,7 +47,7 @@ def _assert_equal(marts: dict[str, pd.DataFrame], reports: dict[str, pd.DataFram
 
 @pytest.mark.parametrize("reference", REFERENCES)
 def test_reference_equals_the_marts_of_the_shared_pipeline(built_pipeline, reference):
-    variables = ReferenceVars.for_timezone("UTC")
+    variables = ReferenceVars.for_timezone("UTC", load_key(built_pipeline.data_dir))
 
     reports = REFERENCES[reference](built_pipeline.warehouse_path, variables)
 
@@ -58,7 +58,7 @@ def test_reference_equals_the_marts_of_the_shared_pipeline(built_pipeline, refer
 def test_reference_equals_the_marts_in_new_york_across_the_dst_change(
     new_york_warehouse, reference
 ):
-    variables = replace(ReferenceVars.for_timezone(NEW_YORK), pii_salt=SALT)
+    variables = ReferenceVars.for_timezone(NEW_YORK, KEY)
 
     reports = REFERENCES[reference](new_york_warehouse, variables)
 
@@ -67,7 +67,7 @@ def test_reference_equals_the_marts_in_new_york_across_the_dst_change(
 
 def test_a_reference_in_another_time_zone_differs_from_the_marts(new_york_warehouse):
     """Report dates move with the zone: the comparison sees it (the references read the var)."""
-    variables = replace(ReferenceVars.for_timezone("UTC"), pii_salt=SALT)
+    variables = ReferenceVars.for_timezone("UTC", KEY)
 
     reports = run_sql_reference(new_york_warehouse, variables)
 

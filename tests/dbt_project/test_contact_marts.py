@@ -23,7 +23,7 @@ import pytest
 
 from simulator.model import WorkspaceSpec
 from simulator.warehouse import Warehouse, Workspace
-from tests.dbt_project.warehouse import build_warehouse, phone_hash
+from tests.dbt_project.warehouse import KEY, build_warehouse
 
 DEMO_SPEC = WorkspaceSpec(seed=7, contacts=400, agents=12, days=28, messages_per_day=250)
 NEW_YORK_SPEC = WorkspaceSpec(
@@ -227,7 +227,7 @@ def test_contacts_carry_hashes_of_their_numbers_and_their_activity(workspace, wa
 
     assert {
         contact_id: phone_hash for contact_id, phone_hash, _ in rows if contact_id in numbers
-    } == {contact_id: phone_hash(number) for contact_id, number in numbers.items()}
+    } == {contact_id: KEY.phone_hash(number) for contact_id, number in numbers.items()}
     assert {contact_id: count for contact_id, _, count in rows if count} == received
 
 

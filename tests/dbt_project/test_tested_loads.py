@@ -5,7 +5,7 @@ One small workspace loaded at FIRST_LOAD and built; a later load at SECOND_LOAD 
 message records) and a build. Then, in place, a respond.io record of the first load gets a status
 no test accepts, keeping its `_loaded_at`: a row already tested, as if a test had been added
 since; the project is built again, and a copy of that warehouse with `--full-refresh`. Then a
-record with the same bad status is loaded at THIRD_LOAD and the project is built twice.
+record loaded at THIRD_LOAD takes the same bad status in place and the project is built twice.
 """
 
 from __future__ import annotations
@@ -103,9 +103,17 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
     old_row_full_refresh = dbt_build(
         copy, full_refresh=True, run_name="full_refresh", succeed=False
     )
+    # A new row that only a dbt test refuses: the loader would quarantine an unknown status, so
+    # the row loads good and takes the bad status in place, keeping its `_loaded_at`.
+    new = _new_message(kept[1], 900_000_001)
     with loader_clock(THIRD_LOAD):
-        bad = _with_status(_new_message(kept[1], 900_000_001), BAD_STATUS)
-        load_raw(warehouse, {MESSAGES: [bad]})
+        load_raw(warehouse, {MESSAGES: [new]})
+    with duckdb.connect(str(warehouse.path)) as con:
+        changed = con.execute(
+            "update raw.respondio__messages set record = ? where _record_id = ?",
+            [json.dumps(_with_status(new, BAD_STATUS)), str(new["messageId"])],
+        ).fetchall()
+    assert changed == [(1,)]
     new_bad_row = dbt_build(warehouse, run_name="new_bad_row", succeed=False)
     new_bad_row_again = dbt_build(warehouse, run_name="new_bad_row_again", succeed=False)
     return Builds(

@@ -7,7 +7,7 @@ One simulated workspace (the demo's spec) and two warehouses, each built by one 
 - Meta's captures only (respond.io's raw tables empty), with one capture line in LOST_EVERY
   dropped, as by a receiver that lost some POSTs: the WhatsApp figures must equal what an oracle
   computed here from the kept capture lines (not by the code under test) says Meta saw, which
-  is at most the simulator's truth; contacts are salted hashes of the customers' numbers.
+  is at most the simulator's truth; contacts are keyed hashes of the customers' numbers.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from extract.respondio import CONTACTS, MESSAGES
 from simulator.model import WorkspaceSpec
 from simulator.oracle import MESSAGES_DAILY_COLUMNS
 from simulator.warehouse import Warehouse, Workspace, load_raw, new_warehouse, read_lines
-from tests.dbt_project.warehouse import dbt_build, phone_hash
+from tests.dbt_project.warehouse import KEY, dbt_build
 
 DEMO_SPEC = WorkspaceSpec(seed=7, contacts=400, agents=12, days=28, messages_per_day=250)
 STATES = ("received", "sent", "delivered", "read", "failed")
@@ -265,7 +265,7 @@ def test_with_captures_only_messages_known_from_later_statuses_are_reported(capt
     assert rows[0][0] > 0
 
 
-def test_with_captures_only_contacts_are_salted_phone_hashes(captures_only):
+def test_with_captures_only_contacts_are_keyed_phone_hashes(captures_only):
     captures = captures_only.captures
     numbers = {number for *_, number in captures.incoming.values()} | {
         events[0][3] for events in captures.statuses.values()
@@ -275,7 +275,7 @@ def test_with_captures_only_contacts_are_salted_phone_hashes(captures_only):
         "select direction, sender_type, count(*) from marts.fct_messages group by all"
     )
 
-    assert contacts == {f"whatsapp_cloud:{phone_hash(number)}" for number in numbers}
+    assert contacts == {f"whatsapp_cloud:{KEY.phone_hash(number)}" for number in numbers}
     assert not any(number in contact for number in numbers for contact in contacts)
     assert {(direction, sender) for direction, sender, _ in senders} == {
         ("incoming", "contact"),

@@ -4,12 +4,12 @@ and read the tables back.
 
 Each build gets its own target and log paths under the warehouse's data directory, and the
 environment dbt sees is this process's without any `WABI_*` variable, plus the warehouse path
-and the test salt. A `dbt build` costs about 20 s: modules build once per warehouse, in fixtures.
+and the tests' phone-number key. A `dbt build` costs about 20 s: modules build once per
+warehouse, in fixtures.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from extract.pii import KEY_VARIABLE, PiiKey
 from orchestration.project import DBT_PROJECT_DIR, dbt_executable
 from simulator.warehouse import Warehouse, Workspace, load_raw, new_warehouse
 
-SALT = "wabi-test-salt"
+# The phone-number key of every test build (WABI_PII_KEY): 32 bytes or more, as required.
+KEY = PiiKey.from_text("wabi-test-key-0123456789abcdef0123456789", KEY_VARIABLE)
 DBT_TIMEOUT_SECONDS = 900
 
 
@@ -100,7 +102,7 @@ def dbt_build(
     ]
     environment = {
         name: value for name, value in os.environ.items() if not name.startswith("WABI_")
-    } | {"WABI_DATA_DIR": str(warehouse.data_dir), "WABI_PII_SALT": SALT}
+    } | {"WABI_DATA_DIR": str(warehouse.data_dir), KEY_VARIABLE: KEY.secret.decode()}
     result = subprocess.run(
         arguments,
         cwd=DBT_PROJECT_DIR,
@@ -111,8 +113,3 @@ def dbt_build(
     )
     assert (result.returncode == 0) == succeed, result.stdout[-6000:] + result.stderr[-2000:]
     return DbtRun(stdout=result.stdout, target_path=target_path, log_path=log_path)
-
-
-def phone_hash(number: str) -> str:
-    """A customer's number as staging publishes it: the salted SHA-256 of its digits."""
-    return hashlib.sha256((SALT + "".join(c for c in number if c.isdigit())).encode()).hexdigest()

@@ -1,6 +1,6 @@
-"""The marts contract (shared/spec/MARTS.md) as data: every published table, its columns in
-order, and each column's type class. Kept in the repository because the tests run on clones that
-have no `shared/` beside them."""
+"""The marts contract (shared/spec/MARTS.md, and wabi's count of the records its loaders kept
+aside) as data: every published table, its columns in order, and each column's type class.
+Kept in the repository because the tests run on clones that have no `shared/` beside them."""
 
 # Type classes of the contract's conventions: `*_at` UTC timestamps, `*_seconds` durations and
 # rates as doubles, ids and enumerations as text.
@@ -194,6 +194,15 @@ CONTRACT: dict[str, dict[str, str]] = {
         "active_contacts": INTEGER,
         "active_new": INTEGER,
         "active_returning": INTEGER,
+    },
+    # Not in MARTS.md: what the loaders kept aside, counted (wabi's own data-quality mart).
+    "rpt_load_issues_daily": {
+        "report_date": DATE,
+        "kind": TEXT,
+        "source": TEXT,
+        "raw_table": TEXT,
+        "reason_kind": TEXT,
+        "records": INTEGER,
     },
 }
 

@@ -38,7 +38,8 @@ def _snapshot(data_dir) -> dict[str, set[tuple[str, str]]]:
             row[0]
             for row in con.execute(
                 "select table_name from information_schema.tables where table_schema = 'raw' "
-                "and table_name not like '\\_%' escape '\\' and table_name != 'rejected_records'"
+                "and table_name not like '\\_%' escape '\\' "
+                "and table_name not in ('rejected_records', 'quarantined_records')"
             ).fetchall()
         ]
         return {

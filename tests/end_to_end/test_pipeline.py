@@ -12,7 +12,7 @@ from simulator.oracle import MESSAGES_DAILY_COLUMNS, read_expected
 from tests.conftest import PIPELINE_FAULTS, refresh_from
 from tests.end_to_end.contract import CONTRACT, DUCKDB_TYPES
 
-# Every table of shared/spec/MARTS.md, and nothing else.
+# Every table of the contract (tests/end_to_end/contract.py), and nothing else.
 CONTRACT_TABLES = set(CONTRACT)
 
 

@@ -1,5 +1,9 @@
 """Payloads shaped like Meta's webhooks, for tests that write capture files."""
 
+import json
+
+PHONE = "15550001111"
+
 
 def envelope(value: dict, **outer: object) -> dict:
     """A Meta webhook envelope with one `messages` change holding `value`."""
@@ -25,3 +29,26 @@ def envelope(value: dict, **outer: object) -> dict:
         ],
         **outer,
     }
+
+
+def incoming(n: int) -> dict:
+    """An envelope with one incoming text message, `wamid.TEST<n>` from PHONE."""
+    return envelope(
+        {
+            "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": PHONE}],
+            "messages": [
+                {
+                    "from": PHONE,
+                    "id": f"wamid.TEST{n}",
+                    "timestamp": str(1750000000 + n),
+                    "type": "text",
+                    "text": {"body": f"message {n}"},
+                }
+            ],
+        }
+    )
+
+
+def line(payload: object) -> str:
+    """`payload` as one capture line."""
+    return json.dumps(payload) + "\n"

@@ -619,7 +619,8 @@ def test_bad_capture_input(name: str, tmp_path: Path) -> None:
 
 # --- the API side: RawLoader
 
-MESSAGES = RawTable("respondio", "messages", key_field="messageId")
+# A table no value rule applies to (`extract.rules`): these tests are about the loader alone.
+MESSAGES = RawTable("respondio", "loader_test_messages", key_field="messageId")
 PAGE = "http://127.0.0.1/v2/contact/id:1/message/list?limit=100"
 
 
@@ -694,7 +695,9 @@ def test_bad_api_records_are_rejected_with_reason_and_the_rest_loads(name, tmp_p
             result.batch_id,
         )
         assert text  # the record's text, as far as it can be written
-        ids = con.execute("select _record_id from raw.respondio__messages order by 1").fetchall()
+        ids = con.execute(
+            "select _record_id from raw.respondio__loader_test_messages order by 1"
+        ).fetchall()
         assert ids == [("m-1",), ("m-2",)]
 
         # The API has no manifest: the same page fetched again stores nothing new, and the bad
@@ -720,7 +723,7 @@ def test_odd_but_valid_json_in_api_records_loads_as_sent(tmp_path):
         loader.add([odd], PAGE)
         assert loader.commit().inserted == 1
         record_id, text = con.execute(
-            "select _record_id, record::varchar from raw.respondio__messages"
+            "select _record_id, record::varchar from raw.respondio__loader_test_messages"
         ).fetchone()
         assert record_id == str(10**30)
         assert json.loads(text) == odd

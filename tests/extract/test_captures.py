@@ -16,10 +16,9 @@ from extract.captures import NOT_A_PAYLOAD, load_captures
 from extract.load import RawLoader, RawTable
 from simulator.generate import generate
 from simulator.model import WorkspaceSpec
-from tests.extract.payloads import envelope
+from tests.extract.payloads import PHONE, envelope, incoming
 
 PROJECT_ROOT = Path(__file__).parents[2]
-PHONE = "15550001111"
 RAW_TABLES = (
     "whatsapp_cloud__payloads",
     "whatsapp_cloud__messages",
@@ -28,23 +27,6 @@ RAW_TABLES = (
     "whatsapp_cloud__errors",
     "respondio__events",
 )
-
-
-def incoming(n: int) -> dict:
-    return envelope(
-        {
-            "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": PHONE}],
-            "messages": [
-                {
-                    "from": PHONE,
-                    "id": f"wamid.TEST{n}",
-                    "timestamp": str(1750000000 + n),
-                    "type": "text",
-                    "text": {"body": f"message {n}"},
-                }
-            ],
-        }
-    )
 
 
 def status(n: int, value: str) -> dict:
@@ -133,6 +115,7 @@ def test_appended_lines_alone_are_read(con, captures):
         "updated": 0,
         "unchanged": 0,
         "rejected": 0,
+        "quarantined": 0,
     }
     assert manifest(con, "2026-01-01.jsonl") == (5, path.stat().st_size, path.stat().st_size)
     new_rows = con.execute(
@@ -327,6 +310,7 @@ def test_respondio_events_are_keyed_by_event_id_whatever_their_name(con, capture
         "updated": 0,
         "unchanged": 1,
         "rejected": 0,
+        "quarantined": 0,
     }
     stored = con.execute(
         """select record::varchar, _source, _file, _line, _url from raw.respondio__events
@@ -419,7 +403,14 @@ def test_a_raw_table_from_before_file_columns_gets_them_and_the_api_loader_still
             _loaded_at timestamp not null
         )""")
     loader = RawLoader(con, RawTable(source="respondio", entity="messages", key_field="messageId"))
-    loader.add([{"messageId": 1}], "http://127.0.0.1/v2/contact/id:1/message/list")
+    message = {
+        "messageId": 1,
+        "contactId": 1,
+        "channelId": 1,
+        "traffic": "incoming",
+        "timestamp": 1757300000,
+    }
+    loader.add([message], "http://127.0.0.1/v2/contact/id:1/message/list")
     assert loader.commit().inserted == 1
 
     row = con.execute("select _url, _file, _line from raw.respondio__messages").fetchone()

@@ -5,7 +5,8 @@ import pytest
 
 from extract.load import RawLoader, RawTable, mark_batches_validated, unvalidated_batch_ids
 
-MESSAGES = RawTable(source="respondio", entity="messages", key_field="messageId")
+# A table no value rule applies to (`extract.rules`): these tests are about the loader alone.
+MESSAGES = RawTable(source="respondio", entity="loader_test_messages", key_field="messageId")
 
 
 @pytest.fixture
@@ -22,7 +23,9 @@ def _load(con, records, location="page-1"):
 
 def _stored(con):
     return dict(
-        con.execute("select _record_id, record::varchar from raw.respondio__messages").fetchall()
+        con.execute(
+            "select _record_id, record::varchar from raw.respondio__loader_test_messages"
+        ).fetchall()
     )
 
 
@@ -56,7 +59,7 @@ def test_a_changed_record_replaces_the_stored_version(con):
     assert (changed.inserted, changed.updated) == (0, 1)
     assert '"read"' in _stored(con)["7"]
     assert (
-        con.execute("select _batch_id from raw.respondio__messages").fetchone()[0]
+        con.execute("select _batch_id from raw.respondio__loader_test_messages").fetchone()[0]
         == changed.batch_id
     )
 

@@ -11,6 +11,8 @@ from extract.captures import RESPONDIO_EVENTS, ensure_capture_tables
 from extract.load import RawLoader, utc_now
 
 DAY = 86_400
+# Event times: days after a day in 2025 (the loader quarantines times before 2009).
+EPOCH = 1_750_000_000
 
 
 def _contact(contact_id: int, status: str = "close", name: str = "Ana") -> dict:
@@ -41,7 +43,7 @@ def con(tmp_path):
         _load(
             con,
             RESPONDIO_EVENTS,
-            [_event("a", 1, 1_000 * DAY), _event("b", 3, 1_010 * DAY - 3600)],
+            [_event("a", 1, EPOCH), _event("b", 3, EPOCH + 10 * DAY - 3600)],
         )
         yield con
 
@@ -75,7 +77,7 @@ def test_after_a_walk_only_open_and_recently_active_contacts_are_walked(con):
 def test_changed_and_new_contacts_and_new_events_are_walked(con):
     respondio.record_message_walk(con, _plan(con))
     _load(con, respondio.CONTACTS, [_contact(1, name="Ana Maria"), _contact(4)])
-    _load(con, RESPONDIO_EVENTS, [_event("c", 5, 1_020 * DAY)])
+    _load(con, RESPONDIO_EVENTS, [_event("c", 5, EPOCH + 20 * DAY)])
     _load(con, respondio.CONTACTS, [_contact(5)])
 
     walk = _plan(con)
@@ -88,7 +90,7 @@ def test_changed_and_new_contacts_and_new_events_are_walked(con):
 def test_an_event_for_a_contact_not_listed_is_not_walked(con):
     """A contact deleted since its event was captured: its message list would answer 404."""
     respondio.record_message_walk(con, _plan(con))
-    _load(con, RESPONDIO_EVENTS, [_event("d", 99, 1_030 * DAY)])
+    _load(con, RESPONDIO_EVENTS, [_event("d", 99, EPOCH + 30 * DAY)])
     assert "99" not in _plan(con).contact_ids
 
 
@@ -113,6 +115,6 @@ def test_recorded_state_holds_the_newest_event_time(con):
             f"select name, value from {respondio.STATE_TABLE} where source = 'respondio'"
         ).fetchall()
     )
-    assert state["events_watermark"] == str(1_010 * DAY - 3600)
+    assert state["events_watermark"] == str(EPOCH + 10 * DAY - 3600)
     assert state["last_full_walk_at"] == state["last_walk_at"] == walk.started_at.isoformat()
     assert walk.started_at <= utc_now()

@@ -104,7 +104,11 @@ def test_a_wrong_token_stops_with_a_clear_error_that_does_not_show_it(server, ca
     with pytest.raises(SourceAuthError, match="refused \\(401\\)") as error:
         list(_client(server, token=secret).users())
     assert secret not in str(error.value)
-    assert secret not in repr(_client(server, token=secret).session)
+    session = _client(server, token=secret).session
+    assert secret not in repr(session)
+    # nor in the session's attributes, as a debugger or a traceback's locals would show them
+    assert secret not in repr(vars(session))
+    assert secret not in repr(dict(session._session.headers))
     assert secret not in caplog.text
 
 

@@ -1,5 +1,6 @@
 """Every gate passes on good data and stops publishing on bad data, leaving analytics.duckdb as
-it was: the raw batch gate (GX), the dbt tests, and the marts gate (GX)."""
+it was: the raw batch gates (GX: the share of records quarantined, statuses in order), the dbt
+tests, and the marts gate (GX)."""
 
 import json
 from pathlib import Path
@@ -19,9 +20,9 @@ from orchestration.defs.resources import WarehouseResource
 from tests.conftest import refresh_from
 
 
-def _append_message(workspace_dir, **changes):
-    """A source that starts sending a bad record: one more message for a contact with an open
-    conversation (so the incremental walk visits it)."""
+def _append_messages(workspace_dir, count=1, **changes):
+    """A source that starts sending bad records: more messages for a contact with an open
+    conversation (so the incremental walk visits it), ids from 999000001 on."""
     contacts = (workspace_dir / "api" / "contacts.jsonl").read_text().splitlines()
     open_ids = {c["id"] for c in map(json.loads, contacts) if c["status"] == "open"}
     messages = workspace_dir / "api" / "messages.jsonl"
@@ -30,10 +31,15 @@ def _append_message(workspace_dir, **changes):
         for m in map(json.loads, messages.read_text().splitlines())
         if m["traffic"] == "outgoing" and m["contactId"] in open_ids
     )
-    record = template | {"messageId": 999_000_001, "channelMessageId": "wabi-test-bad"} | changes
+    records = [
+        template
+        | {"messageId": 999_000_001 + n, "channelMessageId": f"wabi-test-bad-{n}"}
+        | changes
+        for n in range(count)
+    ]
     with messages.open("a") as handle:
-        handle.write(json.dumps(record) + "\n")
-    return record
+        handle.writelines(json.dumps(record) + "\n" for record in records)
+    return records
 
 
 def _fct_messages_has(data_dir, message_id):
@@ -54,54 +60,78 @@ def test_raw_gate_passes_on_the_built_warehouse(pipeline_copy):
     assert result.passed, result.description
 
 
-def test_a_batch_with_1970_statuses_fails_the_raw_gate_and_nothing_downstream_runs(pipeline_copy):
-    _append_message(pipeline_copy.workspace_dir, status=[{"value": "sent", "timestamp": 0}])
+def test_a_walk_of_1970_statuses_fails_the_raw_gate_and_nothing_downstream_runs(pipeline_copy):
+    """The API starts sending statuses at epoch 0: 30 of the walk's messages are quarantined,
+    far more than 1 % of it, so the batch fails and nothing downstream runs."""
+    _append_messages(
+        pipeline_copy.workspace_dir, count=30, status=[{"value": "sent", "timestamp": 0}]
+    )
     published_before = pipeline_copy.analytics_path.read_bytes()
 
     with pytest.raises(RefreshFailed, match="new_messages_valid") as failure:
         refresh_from(pipeline_copy.workspace_dir, pipeline_copy.data_dir)
 
-    assert "status_epoch" in str(failure.value)
-    assert "e.g. ['0']" in str(failure.value)
+    assert "respondio__messages_quarantine_share" in str(failure.value)
+    assert "status[].timestamp: before 2009-01-01 (30)" in str(failure.value)
     with duckdb.connect(str(pipeline_copy.warehouse_path), read_only=True) as con:
         audited = con.execute(
             "select description from audit.check_results "
             "where check_name = 'new_messages_valid' and not passed"
         ).fetchall()
+        quarantined = con.execute(
+            "select count(*) from raw.quarantined_records where raw_table = ?",
+            [respondio.MESSAGES.qualified],
+        ).fetchone()[0]
     assert len(audited) == 1
-    assert "status_epoch" in audited[0][0]
+    assert "30 quarantined" in audited[0][0]
+    assert quarantined == 30
     assert pipeline_copy.analytics_path.read_bytes() == published_before
     assert not _fct_messages_has(pipeline_copy.data_dir, "respondio:999000001")
 
-    # The next run brings nothing new, yet the bad batch is still unvalidated: it keeps blocking.
+    # The next walk fetches the same bad records again: its batch fails too, and keeps blocking.
     with pytest.raises(RefreshFailed, match="new_messages_valid"):
         refresh_from(pipeline_copy.workspace_dir, pipeline_copy.data_dir)
     assert pipeline_copy.analytics_path.read_bytes() == published_before
 
 
-def test_a_capture_with_1970_statuses_fails_the_whatsapp_cloud_gate(pipeline_copy):
-    """A webhook receiver that wrote a status with a zero timestamp: the capture gate names it,
-    no mart is rebuilt and analytics.duckdb stays as it was."""
+def test_a_capture_with_one_1970_status_is_quarantined_and_the_gate_passes(pipeline_copy):
+    """A webhook receiver that wrote one status with a zero timestamp: the status is kept out
+    of the raw table, and one bad record does not halt reporting."""
     fixture = (
         Path(__file__).parents[1] / "fixtures" / "whatsapp_cloud" / "status_sent_pmp_marketing.json"
     )
     payload = json.loads(fixture.read_text())
     status = payload["entry"][0]["changes"][0]["value"]["statuses"][0]
     status |= {"id": "wamid.wabi-test-1970", "timestamp": "0"}
-    capture = pipeline_copy.workspace_dir / "captures" / "whatsapp_cloud" / "receiver-2.jsonl"
-    capture.write_text(json.dumps(payload) + "\n")
-    published_before = pipeline_copy.analytics_path.read_bytes()
+    captures = pipeline_copy.workspace_dir / "captures"
+    (captures / "whatsapp_cloud" / "receiver-2.jsonl").write_text(json.dumps(payload) + "\n")
+    warehouse = WarehouseResource(data_dir=str(pipeline_copy.data_dir))
+    with warehouse.connect() as con:
+        load_captures(con, captures)
 
-    with pytest.raises(RefreshFailed, match="new_whatsapp_cloud_valid") as failure:
-        refresh_from(pipeline_copy.workspace_dir, pipeline_copy.data_dir)
+    result = new_whatsapp_cloud_valid(dg.build_asset_check_context(), warehouse=warehouse)
 
-    assert "status_epoch" in str(failure.value)
-    assert pipeline_copy.analytics_path.read_bytes() == published_before
-    assert not _fct_messages_has(pipeline_copy.data_dir, "wamid.wabi-test-1970")
+    assert result.passed, result.description
+    with warehouse.connect(read_only=True) as con:
+        rows = con.execute(
+            "select record_id, location, rule from raw.quarantined_records"
+        ).fetchall()
+        stored = con.execute(
+            "select count(*) from raw.whatsapp_cloud__statuses "
+            "where _record_id like 'wamid.wabi-test-1970|%'"
+        ).fetchone()[0]
+    assert rows == [
+        (
+            "wamid.wabi-test-1970|sent|0",
+            "whatsapp_cloud/receiver-2.jsonl:1",
+            "timestamp: before 2009-01-01",
+        )
+    ]
+    assert stored == 0
 
 
 def test_a_record_that_breaks_a_dbt_test_stops_publishing(pipeline_copy):
-    _append_message(pipeline_copy.workspace_dir, sender={"source": "carrier_pigeon"})
+    _append_messages(pipeline_copy.workspace_dir, sender={"source": "carrier_pigeon"})
     published_before = pipeline_copy.analytics_path.read_bytes()
 
     with pytest.raises(RefreshFailed, match="wabi_dbt_models"):

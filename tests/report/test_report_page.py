@@ -2,6 +2,8 @@
 
 import json
 import re
+import shutil
+from datetime import date, timedelta
 from html.parser import HTMLParser
 
 import dagster as dg
@@ -11,8 +13,11 @@ import pytest
 from orchestration.cli import main
 from orchestration.definitions import defs
 from orchestration.report.page import REPORT_FILE
+from tests.report.overview import last_report_date
 
 FIVE_MB = 5 * 1024 * 1024
+STATUSES, MESSAGES = "raw.whatsapp_cloud__statuses", "raw.respondio__messages"
+MILLISECONDS = "timestamp: in milliseconds"
 
 
 class _References(HTMLParser):
@@ -139,6 +144,7 @@ def test_an_empty_warehouse_gives_a_page_that_says_so(built_pipeline, tmp_path, 
     html = (tmp_path / REPORT_FILE).read_text()
     assert 'id="empty-warehouse"' in html
     assert "No messages yet" in html
+    assert _kept_aside_line(tmp_path / REPORT_FILE) == "0 records quarantined, 0 rejected so far."
     assert _specs(tmp_path / REPORT_FILE) == {}
 
 
@@ -169,3 +175,101 @@ def test_the_period_defaults_to_the_last_28_days_of_data(built_pipeline):
     html = (built_pipeline.data_dir / REPORT_FILE).read_text()
     # The tiny workspace runs 14 days from 2026-03-16: the 28 days end on its last day.
     assert 'data-period-start="2026-03-02" data-period-end="2026-03-29"' in html
+
+
+def _kept_aside_line(page) -> str:
+    found = re.search(r'<p class="context" id="kept-aside"[^>]*>(.*?)</p>', page.read_text(), re.S)
+    return " ".join(re.sub(r"<[^>]+>", "", found.group(1)).split())
+
+
+def _with_load_issues(analytics_path, copy_path, rows) -> None:
+    """A copy of the published file whose rpt_load_issues_daily holds exactly `rows`."""
+    shutil.copyfile(analytics_path, copy_path)
+    with duckdb.connect(str(copy_path)) as con:
+        con.execute("delete from rpt_load_issues_daily")
+        for row in rows:
+            con.execute("insert into rpt_load_issues_daily values (?, ?, ?, ?, ?, ?)", row)
+
+
+def test_the_page_counts_the_records_kept_aside_in_the_period(built_pipeline, tmp_path):
+    _with_load_issues(
+        built_pipeline.analytics_path,
+        tmp_path / "analytics.duckdb",
+        [
+            (date(2026, 3, 22), "quarantined", "whatsapp_cloud", STATUSES, MILLISECONDS, 5),
+            (date(2026, 3, 23), "quarantined", "whatsapp_cloud", STATUSES, MILLISECONDS, 2),
+            (date(2026, 3, 25), "quarantined", "respondio", MESSAGES, MILLISECONDS, 1_200),
+            (date(2026, 3, 25), "rejected", "captures", None, "invalid JSON", 1),
+            (date(2026, 3, 26), "rejected", "captures", None, "invalid JSON", 7),
+        ],
+    )
+
+    code = main(
+        ["report", "--data-dir", str(tmp_path), "--from", "2026-03-23", "--to", "2026-03-25"]
+    )
+
+    assert code == 0
+    page = tmp_path / REPORT_FILE
+    assert _kept_aside_line(page) == (
+        "1,202 records quarantined, 1 rejected in this period (by the day they were loaded; "
+        "1,207 and 8 in all). All channels; wabi rejects, on the machine that runs the refresh, "
+        "lists them."
+    )
+    assert 'data-quarantined="1202"' in page.read_text()
+
+
+def test_nothing_kept_aside_shows_as_zero(built_pipeline, tmp_path):
+    _with_load_issues(built_pipeline.analytics_path, tmp_path / "analytics.duckdb", [])
+
+    assert main(["report", "--data-dir", str(tmp_path)]) == 0
+
+    assert _kept_aside_line(tmp_path / REPORT_FILE) == (
+        "0 records quarantined, 0 rejected in this period (by the day they were loaded)."
+    )
+
+
+def test_the_refreshs_page_counts_what_its_loads_kept_aside(built_pipeline):
+    """The shared pipeline reads captures with torn lines: they are rejected, and counted. Its
+    loads ran today, after the simulated messages' period: the page gives the totals too."""
+    end = last_report_date(built_pipeline.analytics_path)
+    start = end - timedelta(days=27)
+    with duckdb.connect(str(built_pipeline.analytics_path), read_only=True) as con:
+        rows = con.execute(
+            "select report_date, kind, records from rpt_load_issues_daily"
+        ).fetchall()
+    in_all = {
+        kind: sum(n for _, of, n in rows if of == kind) for kind in ("quarantined", "rejected")
+    }
+    shown = {
+        kind: sum(n for day, of, n in rows if of == kind and start <= day <= end)
+        for kind in ("quarantined", "rejected")
+    }
+    assert in_all["rejected"] > 0
+    assert shown != in_all
+
+    line = _kept_aside_line(built_pipeline.data_dir / REPORT_FILE)
+
+    noun = "record" if shown["quarantined"] == 1 else "records"
+    assert line.startswith(
+        f"{shown['quarantined']:,} {noun} quarantined, {shown['rejected']:,} rejected in this "
+        f"period (by the day they were loaded; {in_all['quarantined']:,} and "
+        f"{in_all['rejected']:,} in all). All channels; wabi rejects"
+    )
+
+
+def test_a_page_with_no_messages_still_counts_what_was_kept_aside(built_pipeline, tmp_path):
+    """Every record kept aside, none loaded: the page must not just say there is nothing."""
+    _empty_copy(built_pipeline.analytics_path, tmp_path / "analytics.duckdb")
+    with duckdb.connect(str(tmp_path / "analytics.duckdb")) as con:
+        con.execute(
+            "insert into rpt_load_issues_daily values "
+            f"('2026-03-20', 'quarantined', 'whatsapp_cloud', '{STATUSES}', '{MILLISECONDS}', 1)"
+        )
+
+    assert main(["report", "--data-dir", str(tmp_path)]) == 0
+
+    html = (tmp_path / REPORT_FILE).read_text()
+    assert "No messages yet" in html
+    assert _kept_aside_line(tmp_path / REPORT_FILE).startswith(
+        "1 record quarantined, 0 rejected so far. All channels; wabi rejects"
+    )

@@ -10,11 +10,13 @@ from extract.captures import RESPONDIO_EVENTS, files_holding, load_captures
 from orchestration.defs.gates import (
     FIRST_STATUS_TIMES,
     BatchSuite,
+    batch_suites,
     gate_new_batches,
     status_order_expectations,
 )
 from orchestration.defs.partitions import MESSAGE_DAYS, ONE_RUN_PER_BACKFILL, days_to_reload
 from orchestration.defs.resources import WarehouseResource, WebhookCapturesResource
+from orchestration.settings import max_quarantine_share
 
 GROUP = "raw_webhooks"
 OWNERS = ["team:data-platform"]
@@ -50,7 +52,8 @@ def webhook_captures(
 ) -> Iterator[dg.MaterializeResult]:
     """A run of no partition loads new and grown capture files only (a manifest tracks what was
     loaded); a run of days (UTC) reads again the loaded files holding messages, statuses or
-    events of those days. Malformed lines go to `raw.rejected_records` and the rest loads."""
+    events of those days. Malformed lines go to `raw.rejected_records`, records that break a
+    value rule to `raw.quarantined_records`, and the rest loads."""
     days = days_to_reload(context)
     with warehouse.connect() as con:
         reload = None if days is None else files_holding(con, *days.epochs)
@@ -66,22 +69,6 @@ def webhook_captures(
         )
 
 
-NEW_META_MESSAGES_SQL = f"""
-    select
-        _record_id as wamid,
-        json_extract_string(record, '$.type') as message_type,
-        try_cast(json_extract_string(record, '$.timestamp') as bigint) as sent_epoch
-    from {whatsapp_cloud.MESSAGES.qualified}
-    where list_contains($batch_ids, _batch_id)
-"""
-NEW_META_STATUSES_SQL = f"""
-    select
-        json_extract_string(record, '$.id') as wamid,
-        json_extract_string(record, '$.status') as status,
-        try_cast(json_extract_string(record, '$.timestamp') as bigint) as status_epoch
-    from {whatsapp_cloud.STATUSES.qualified}
-    where list_contains($batch_ids, _batch_id)
-"""
 # Meta sends each status apart, so a message's order is checked over all its statuses loaded so
 # far, for the messages the new batches touch.
 NEW_META_STATUS_ORDER_SQL = FIRST_STATUS_TIMES.format(
@@ -96,62 +83,44 @@ NEW_META_STATUS_ORDER_SQL = FIRST_STATUS_TIMES.format(
         where list_contains($batch_ids, _batch_id)
     )"""
 )
-# Meta's status values (SOURCES.md §1), `deleted` and `warning` included as some accounts get them.
-META_STATUSES = ["sent", "delivered", "read", "failed", "deleted", "warning"]
+
+# The tables the webhook captures fill whose records a gate judges (the payloads are kept whole).
+GATED_TABLES = (*whatsapp_cloud.ELEMENT_TABLES, RESPONDIO_EVENTS)
 
 
 @dg.asset_check(
     asset=dg.AssetKey(["raw", whatsapp_cloud.STATUSES.name]),
     name="new_whatsapp_cloud_valid",
     blocking=True,
-    additional_deps=[dg.AssetKey(["raw", whatsapp_cloud.MESSAGES.name])],
+    additional_deps=[
+        dg.AssetKey(["raw", table.name])
+        for table in GATED_TABLES
+        if table != whatsapp_cloud.STATUSES
+    ],
     description=(
-        "Great Expectations on every WhatsApp Cloud batch not yet validated: wamids present, "
-        "status values Meta's, every timestamp after 2009-01-01 and at most a day ahead, each "
-        "message's statuses in order (sent, then delivered, then read). A failing batch keeps "
-        "failing until the captures are corrected."
+        "Great Expectations on the WhatsApp Cloud and respond.io event batches not yet "
+        "validated, per table: the records kept out (quarantined for breaking a value rule, or "
+        "rejected) at most WABI_MAX_QUARANTINE_SHARE of the new records (at least one allowed); "
+        "no required field absent from every new record (schema drift); each message's statuses "
+        "in order (sent, then delivered, then read). A failed batch keeps failing until the "
+        "captures bring records again."
     ),
 )
 def new_whatsapp_cloud_valid(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
-    import great_expectations.expectations as gxe
-
+    share = max_quarantine_share()
     return gate_new_batches(
         context,
         (dg.AssetKey(["raw", whatsapp_cloud.STATUSES.name]), "new_whatsapp_cloud_valid"),
         warehouse.connect,
         [
-            BatchSuite(
-                "whatsapp_cloud_new_messages",
-                whatsapp_cloud.MESSAGES,
-                NEW_META_MESSAGES_SQL,
-                lambda bounds: [
-                    gxe.ExpectColumnValuesToNotBeNull(column="wamid"),
-                    gxe.ExpectColumnValuesToNotBeNull(column="message_type"),
-                    gxe.ExpectColumnValuesToNotBeNull(column="sent_epoch"),
-                    gxe.ExpectColumnValuesToBeBetween(column="sent_epoch", **bounds),
-                ],
-                chunk_key="wamid",
-            ),
-            BatchSuite(
-                "whatsapp_cloud_new_statuses",
-                whatsapp_cloud.STATUSES,
-                NEW_META_STATUSES_SQL,
-                lambda bounds: [
-                    gxe.ExpectColumnValuesToNotBeNull(column="wamid"),
-                    gxe.ExpectColumnValuesToNotBeNull(column="status"),
-                    gxe.ExpectColumnValuesToBeInSet(column="status", value_set=META_STATUSES),
-                    gxe.ExpectColumnValuesToNotBeNull(column="status_epoch"),
-                    gxe.ExpectColumnValuesToBeBetween(column="status_epoch", **bounds),
-                ],
-                chunk_key="wamid",
-            ),
+            *(suite for table in GATED_TABLES for suite in batch_suites(table, share)),
             BatchSuite(
                 "whatsapp_cloud_new_status_order",
                 whatsapp_cloud.STATUSES,
                 NEW_META_STATUS_ORDER_SQL,
-                lambda bounds: status_order_expectations(),
+                status_order_expectations,
                 chunk_key="message_id",
             ),
         ],

@@ -4,7 +4,7 @@
     2. `newContact` events: a contact deleted before any extraction is never listed, and its
        event is the only record of it; the event also says how the contact was added;
     3. messages (int_messages): a contact only messages name, chiefly a WhatsApp customer only
-       Meta's webhooks know (`whatsapp_cloud:` and the salted hash of the number);
+       Meta's webhooks know (`whatsapp_cloud:` and the keyed hash of the number);
     4. `contactDeleted` events: a contact deleted before wabi saw anything else of it (its id
        and deletion time are all that is known; it still counts among the day's deletions).
     Attributes come from the first of these that knows the contact; deletions from wabi's

@@ -1,4 +1,4 @@
-{#- The contact list's names and phone numbers, vetted: a display name and the salted hash of
+{#- The contact list's names and phone numbers, vetted: a display name and the keyed hash of
     the number, never the number itself. stg_respondio__contacts keeps both out by design. -#}
 with source as (
 

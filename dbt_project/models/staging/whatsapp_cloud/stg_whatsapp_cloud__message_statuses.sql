@@ -7,7 +7,7 @@ with source as (
 renamed as (
 
     select
-        -- ids (the customer's number only as its salted hash)
+        -- ids (the customer's number only as its keyed hash)
         _record_id as status_event_id,
         {{ json_string('record', '$.id') }} as wamid,
         phone_number_id,

@@ -7,7 +7,7 @@ with source as (
 renamed as (
 
     select
-        -- ids (the customer's number only as its salted hash)
+        -- ids (the customer's number only as its keyed hash)
         _record_id as wamid,
         phone_number_id,
         waba_id,
