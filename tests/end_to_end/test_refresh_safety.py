@@ -171,18 +171,24 @@ def test_a_second_refresh_of_the_same_data_directory_stops_at_once(tmp_path, ser
     assert _staging_files(data_dir) == []
 
 
+def _wait_for_dbt_build(refresh: subprocess.Popen) -> list[int]:
+    """The pids of the `dbt build` children of `refresh`, once there is one."""
+    builds: list[int] = []
+
+    def dbt_is_building() -> bool:
+        builds[:] = _dbt_builds(refresh.pid)
+        return bool(builds)
+
+    _wait_until(dbt_is_building, REFRESH_SECONDS, "dbt build child", refresh)
+    return builds
+
+
 def test_a_killed_refresh_takes_its_dbt_child_and_leaves_nothing_behind(tmp_path, served):
     data_dir = tmp_path / DATA_DIR_NAME
     env = _environment(data_dir, served)
     killed = _start_refresh(env)
     try:
-        builds: list[int] = []
-
-        def dbt_is_building() -> bool:
-            builds[:] = _dbt_builds(killed.pid)
-            return bool(builds)
-
-        _wait_until(dbt_is_building, REFRESH_SECONDS, "dbt build child", killed)
+        builds = _wait_for_dbt_build(killed)
         killed.send_signal(signal.SIGKILL)
         killed.wait(timeout=STOP_SECONDS)
     finally:
@@ -218,13 +224,7 @@ def test_sigterm_stops_the_refresh_and_its_dbt_child(tmp_path, served):
     data_dir = tmp_path / "data"
     refresh = _start_refresh(_environment(data_dir, served))
     try:
-        builds: list[int] = []
-
-        def dbt_is_building() -> bool:
-            builds[:] = _dbt_builds(refresh.pid)
-            return bool(builds)
-
-        _wait_until(dbt_is_building, REFRESH_SECONDS, "dbt build child", refresh)
+        builds = _wait_for_dbt_build(refresh)
         refresh.send_signal(signal.SIGTERM)
         _, errors = refresh.communicate(timeout=STOP_SECONDS)
     finally:
