@@ -37,13 +37,13 @@ class Settings:
     business_hours: str | None = None
     alert_webhook: str | None = None
     run_retention_days: int = 90  # runs, their event logs and refresh logs kept this long
-    # The share of a batch's records the raw gates let the loaders keep out (quarantined or
-    # rejected) before they stop publishing.
-    max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE
 
     @classmethod
     def from_env(cls) -> Settings:
-        key_from_environment()  # WABI_PII_KEY checked here; the key itself is never kept
+        # Checked here, read where they are used: the key is never kept, and the raw gates
+        # read the share from the environment in runs Dagster launches too.
+        key_from_environment()
+        max_quarantine_share()
         return cls(
             data_dir=_path(os.environ.get("WABI_DATA_DIR")) or DEFAULT_DATA_DIR.resolve(),
             timezone=checked_timezone(os.environ.get("WABI_TIMEZONE") or "UTC"),
@@ -54,7 +54,6 @@ class Settings:
             alert_webhook=os.environ.get("WABI_ALERT_WEBHOOK") or None,
             business_hours=_business_hours(os.environ.get("WABI_BUSINESS_HOURS")),
             run_retention_days=_days(os.environ.get("WABI_RUN_RETENTION_DAYS") or "90"),
-            max_quarantine_share=max_quarantine_share(),
         )
 
     @property
@@ -86,7 +85,6 @@ class Settings:
             "WABI_PLATFORM_TOKEN": self.platform_token,
             "WABI_WEBHOOK_DIR": str(self.webhook_dir) if self.webhook_dir else None,
             "WABI_BUSINESS_HOURS": self.business_hours or DEFAULT_BUSINESS_HOURS,
-            "WABI_MAX_QUARANTINE_SHARE": repr(self.max_quarantine_share),
         }
         for name, value in values.items():
             if value:
