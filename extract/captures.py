@@ -390,10 +390,11 @@ class CaptureFile:
     """
 
     def __init__(
-        self, root: Path, path: Path, stored: ManifestEntry | None, *, reread: bool = False
+        self, root: Path, relative: str, stored: ManifestEntry | None, *, reread: bool = False
     ) -> None:
         self.root = root
-        self.relative = path.relative_to(root).as_posix()
+        self.relative = relative  # its path under `root`, `/`-separated
+        path = Path(relative)
         self.stored = stored
         # Read from the start whatever the manifest says (a reload of some days).
         self.reread = reread
@@ -881,7 +882,7 @@ def load_captures(
     for relative in files:
         if reload is not None and relative not in reload:
             continue
-        file = CaptureFile(root, root / relative, stored.get(relative), reread=reload is not None)
+        file = CaptureFile(root, relative, stored.get(relative), reread=reload is not None)
         unreadable = group.add_file(file)
         if unreadable:
             _not_read(report, relative, unreadable)

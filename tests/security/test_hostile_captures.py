@@ -250,8 +250,8 @@ def test_an_io_error_part_way_leaves_out_every_line_of_the_file(captures, tmp_pa
     with duckdb.connect(str(database), config=warehouse_config()) as con:
         ensure_capture_tables(con)
         group = _Group(con, utc_now)
-        assert group.add_file(CaptureFile(captures, captures / "good.jsonl", None)) is None
-        failing = FailingPartWay(captures, captures / "failing.jsonl", None)
+        assert group.add_file(CaptureFile(captures, "good.jsonl", None)) is None
+        failing = FailingPartWay(captures, "failing.jsonl", None)
         assert group.add_file(failing) == "cannot be read: Input/output error"
         [lines_batch] = [batch for batch in group.commit() if batch.table.endswith("_files")]
         assert (lines_batch.fetched, lines_batch.inserted, lines_batch.rejected) == (1, 1, 0)
